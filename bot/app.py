@@ -1,0 +1,128 @@
+"""The application factory: builds one complete bot (nothing is created at import time), so a
+process — or a test — can run as many independent bots as it likes."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from flask import Flask
+from slack_bolt import App
+from sqlalchemy import event
+
+from .check import check
+from .config import load_config
+from .core import Core
+from .db.engine import Database
+from .dispatcher import Dispatcher
+from .paging import service as paging_service
+from .paging.registry import build_backends
+from .playbooks import load_playbooks
+from .render import Renderer
+from .scheduler import Clockwork
+from .settings import Settings
+from .slack_gateway import SlackGateway, make_client
+from .tasks import register_tasks
+from .timeline import service as timeline_service
+from .timers import fire_due
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """The bot cannot start; the message says why and what to fix."""
+
+
+@dataclass
+class Safeguard:
+    settings: Settings
+    core: Core
+    bolt: App
+    web: Flask
+    clockwork: Clockwork
+    _started: bool = field(default=False)
+
+    def start(self) -> Safeguard:
+        if not self._started:
+            self.clockwork.start()
+            self.core.dispatcher.kick()
+            self._started = True
+        return self
+
+    def stop(self) -> None:
+        self.clockwork.shutdown()
+        self.core.dispatcher.shutdown()
+        self.core.db.dispose()
+        self._started = False
+
+
+def load_org(settings: Settings):
+    """Config and playbooks, validated; any problem stops the start with every message."""
+    problems = check(settings.config_path, settings.playbooks_dir)
+    if problems:
+        raise StartupError("Invalid configuration:\n" + "\n".join(str(p) for p in problems))
+    config = load_config(settings.config_path)
+    return config, load_playbooks(settings.playbooks_dir, config)
+
+
+def build_core(settings: Settings, *, migrate: bool | None = None, env: dict[str, str] | None = None,
+               slack: bool = True) -> Core:
+    """The core without the web side: what `serve` runs, and what the CLI reads timelines with."""
+    import os
+
+    env = dict(os.environ if env is None else env)
+    config, playbooks = load_org(settings)
+    db = Database(settings.database_url)
+    if migrate if migrate is not None else db.is_sqlite:
+        db.upgrade()
+    gateway = None
+    if slack:
+        if not settings.slack_bot_token:
+            raise StartupError("SLACK_BOT_TOKEN is not set.")
+        gateway = SlackGateway(make_client(settings.slack_bot_token, settings.slack_api_url))
+    return Core(settings=settings, db=db, config=config, playbooks=playbooks,
+                render=Renderer(settings.templates_dir), dispatcher=Dispatcher(db, workers=settings.task_workers),
+                gateway=gateway, backends=build_backends(config.pagers, env) if slack else {})
+
+
+def create_bot(settings: Settings, *, migrate: bool | None = None, env: dict[str, str] | None = None) -> Safeguard:
+    from handlers import register
+
+    from .web import create_web
+
+    if not settings.slack_signing_secret and not settings.slack_app_token:
+        raise StartupError("SLACK_SIGNING_SECRET is not set (or set SLACK_APP_TOKEN for Socket Mode).")
+    core = build_core(settings, migrate=migrate, env=env)
+    db, dispatcher = core.db, core.dispatcher
+    clockwork = Clockwork(dispatcher, sweep_seconds=settings.sweep_seconds)
+    core.wake = clockwork.wake_at
+    dispatcher.timer_firer = lambda now: fire_due(core, now)
+
+    @event.listens_for(db._write, "after_commit")
+    def _wake_for_armed_timers(session) -> None:
+        armed = session.info.pop("armed", None)
+        if armed:
+            clockwork.wake_at(min(armed))
+
+    @event.listens_for(db._write, "after_rollback")
+    def _forget(session) -> None:
+        session.info.pop("armed", None)
+
+    register_tasks(core)
+    paging_service.register_tasks(core)
+    timeline_service.register_tasks(core)
+
+    bolt = App(
+        token=settings.slack_bot_token,
+        signing_secret=settings.slack_signing_secret or "socket-mode",
+        client=core.gateway.client,
+        token_verification_enabled=False,
+        request_verification_enabled=settings.slack_signing_secret is not None,
+        process_before_response=False,
+        listener_executor=ThreadPoolExecutor(max_workers=settings.listener_workers,
+                                             thread_name_prefix="safeguard-listener"),
+    )
+    register(bolt, core)
+    web = create_web(core, bolt, clockwork)
+    return Safeguard(settings=settings, core=core, bolt=bolt, web=web, clockwork=clockwork)

@@ -1,0 +1,182 @@
+"""The `safeguard` command."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from .settings import Settings
+
+
+def _settings(**overrides) -> Settings:
+    try:
+        return Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
+    except Exception as err:  # pydantic's message names the variable
+        raise click.ClickException(f"Bad environment: {err}") from None
+
+
+def _fail(err: Exception) -> click.ClickException:
+    return click.ClickException(str(err))
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def main(verbose: bool) -> None:
+    """Safeguard: incident response for child-safety teams, in Slack."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--host", default="0.0.0.0", show_default=True)
+@click.option("--port", type=int, default=None, help="Default: $PORT or 3000.")
+def serve(host: str, port: int | None) -> None:
+    """Run the bot for a real workspace (HTTP, or Socket Mode when SLACK_APP_TOKEN is set)."""
+    from .app import StartupError, create_bot
+    from .server import BotServer
+
+    settings = _settings(port=port)
+    try:
+        bot = create_bot(settings)
+    except StartupError as err:
+        raise _fail(err) from None
+    server = BotServer(bot, host=host, port=settings.port)
+    signal.signal(signal.SIGTERM, lambda *_: server.server.close())
+    if settings.slack_app_token:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        SocketModeHandler(bot.bolt, settings.slack_app_token).connect()
+        click.echo("Socket Mode connected; health and timeline pages on " + server.url)
+    else:
+        click.echo(f"Listening on {server.url}/slack/events")
+    try:
+        server.serve_forever()
+    finally:
+        bot.stop()
+
+
+@main.command()
+@click.option("--port", type=int, default=8787, show_default=True, help="Port of the sandbox page.")
+@click.option("--bot-port", type=int, default=3000, show_default=True)
+@click.option("--database", default="sqlite:///safeguard-demo.db", show_default=True)
+def demo(port: int, bot_port: int, database: str) -> None:
+    """Start the sandbox workspace and the bot against it (SQLite), and print the page's URL."""
+    from .demo.launcher import run_demo
+
+    run_demo(sandbox_port=port, bot_port=bot_port, database_url=database)
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
+              help="Default: $SAFEGUARD_CONFIG or ./safeguard.yaml.")
+@click.option("--playbooks", "playbooks_dir", type=click.Path(path_type=Path), default=None,
+              help="Default: $SAFEGUARD_PLAYBOOKS or the shipped playbooks.")
+def check(config_path: Path | None, playbooks_dir: Path | None) -> None:
+    """Validate the config and every playbook; exit 1 on any error."""
+    from .check import check as run_check
+
+    settings = _settings()
+    config_path = config_path or settings.config_path
+    playbooks_dir = playbooks_dir or settings.playbooks_dir
+    problems = run_check(config_path, playbooks_dir)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) found.", err=True)
+        sys.exit(1)
+    click.echo(f"OK: {config_path or 'no config file'} and the playbooks in {playbooks_dir}.")
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the database migrations ($DATABASE_URL)."""
+    from .db.engine import Database
+
+    database = Database(_settings().database_url)
+    try:
+        database.upgrade()
+    finally:
+        database.dispose()
+    click.echo("Database is up to date.")
+
+
+def _core():
+    from .app import StartupError, build_core
+
+    try:
+        return build_core(_settings(), slack=False, migrate=False)
+    except StartupError as err:
+        raise _fail(err) from None
+
+
+def _number(incident: str) -> int:
+    from .incidents import parse_ref
+
+    number = parse_ref(incident)
+    if number is None:
+        raise click.BadParameter(f"{incident!r} is not an incident (INC-7 or 7).", param_hint="INCIDENT")
+    return number
+
+
+@main.command()
+@click.argument("incident")
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "json", "csv"]), default="md", show_default=True)
+def timeline(incident: str, fmt: str) -> None:
+    """Print INCIDENT's timeline / post-incident review."""
+    from .errors import DomainError
+    from .timeline import export
+    from .timeline.build import build_review
+
+    core = _core()
+    try:
+        click.echo(export.render(build_review(core, _number(incident)), fmt, template_dir=core.settings.templates_dir))
+    except DomainError as err:
+        raise _fail(err) from None
+    finally:
+        core.db.dispose()
+
+
+@main.command()
+@click.argument("incident")
+def verify(incident: str) -> None:
+    """Check INCIDENT's hash chain; exit 1 naming the first altered event."""
+    from .timeline.build import load_events
+    from .timeline.chain import verify as verify_chain
+
+    core = _core()
+    number = _number(incident)
+    try:
+        with core.db.read() as session:
+            events = [e.to_json() for e in load_events(session, number)]
+    finally:
+        core.db.dispose()
+    if not events:
+        raise click.ClickException(f"INC-{number} has no timeline.")
+    try:
+        verdict = verify_chain(events)
+    except (KeyError, TypeError, ValueError) as err:
+        click.echo(f"INC-{number}: timeline is malformed ({err}).", err=True)
+        sys.exit(1)
+    if verdict.ok:
+        click.echo(f"INC-{number}: {verdict.count} events, hash chain intact (head {events[-1]['hash']}).")
+        return
+    bad = next((e for e in events if e["seq"] == verdict.first_bad_seq), None)
+    click.echo(f"INC-{number}: ALTERED at event #{verdict.first_bad_seq}: {verdict.reason}", err=True)
+    if bad is not None:
+        click.echo(f"  #{bad['seq']} {bad['at']} {bad['kind']} by {bad['actor']}: {bad['text'][:200]}", err=True)
+    sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

@@ -1,0 +1,116 @@
+"""Arming and cancelling the playbook clocks. A timer is a row; see timers.py for firing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from .clock import utcnow
+from .core import Core
+from .db.models import Incident, StepState, Timer
+from .durations import format_duration
+from .render import slack_date
+from .timeline.store import append
+
+
+def _step_states(session: Session, incident_id: int) -> dict[str, StepState]:
+    rows = session.scalars(select(StepState).where(StepState.incident_id == incident_id))
+    return {row.step_id: row for row in rows}
+
+
+def add_timer(
+    core: Core,
+    session: Session,
+    incident: Incident,
+    *,
+    kind: str,
+    due: datetime,
+    step_id: str | None = None,
+    target: str | None = None,
+    page_id: int | None = None,
+    spec: dict | None = None,
+    text: str,
+) -> Timer:
+    timer = Timer(
+        incident_id=incident.id, step_id=step_id, kind=kind, target=target, page_id=page_id,
+        spec=spec or {}, due_at=due, state="pending", armed_at=utcnow(),
+    )
+    session.add(timer)
+    session.flush()
+    append(session, incident.id, "timer_armed", f"{text}, due {slack_date(due)}",
+           data={"timer": timer.id, "kind": kind, "step": step_id, "target": target,
+                 "due_at": due.isoformat(), **(spec or {})})
+    session.info.setdefault("armed", []).append(due)
+    return timer
+
+
+def _arm_step_timer(core: Core, session: Session, incident: Incident, step, index: int, base: datetime) -> None:
+    timer = step.timers[index]
+    kind, target = ("remind", timer.remind) if timer.remind else ("page", timer.page)
+    what = "remind the owner" if target == "owner" else (
+        f"remind {core.role_label(target)}" if kind == "remind" else f"page {core.role_label(target)}")
+    add_timer(
+        core, session, incident, kind=kind, due=base + timer.after, step_id=step.id, target=target,
+        spec={"index": index, "after": format_duration(timer.after), "from": timer.from_},
+        text=f"Clock for “{step.title}”: {what} {format_duration(timer.after)} after {timer.from_}",
+    )
+
+
+def arm_clock(core: Core, session: Session, incident: Incident, start: str) -> None:
+    """Arm every timer whose clock starts now: `declared`, or the completion of step `start`."""
+    playbook = core.playbook(incident.playbook_id)
+    states = _step_states(session, incident.id)
+    now = utcnow()
+    for step in playbook.steps:
+        state = states.get(step.id)
+        if state is not None and state.state in ("done", "skipped"):
+            continue
+        for index, timer in enumerate(step.timers):
+            if timer.from_ == start:
+                _arm_step_timer(core, session, incident, step, index, now)
+    if start == "declared":
+        arm_status_update(core, session, incident, now)
+
+
+def arm_step(core: Core, session: Session, incident: Incident, step) -> None:
+    """A reopened step gets its clocks back, counted from when each clock originally started
+    (so a reopened overdue step is overdue at once, not given a fresh deadline)."""
+    states = _step_states(session, incident.id)
+    for index, timer in enumerate(step.timers):
+        if timer.from_ == "declared":
+            base = incident.declared_at
+        else:
+            origin = states.get(timer.from_)
+            if origin is None or origin.state not in ("done", "skipped") or origin.done_at is None:
+                continue  # that clock has not started; it will when its step completes
+            base = origin.done_at
+        _arm_step_timer(core, session, incident, step, index, base)
+
+
+def arm_status_update(core: Core, session: Session, incident: Incident, now: datetime) -> None:
+    every = core.config.status_updates.get(incident.severity)
+    if every is None or incident.status != "open":
+        return
+    add_timer(core, session, incident, kind="status", due=now + every,
+              spec={"every": format_duration(every)},
+              text=f"Status-update reminder every {format_duration(every)} ({incident.severity})")
+
+
+def cancel_timers(
+    session: Session, incident_id: int, *, reason: str, actor: str | None = None,
+    step_id: str | None = None, kinds: tuple[str, ...] | None = None,
+) -> int:
+    query = select(Timer).where(Timer.incident_id == incident_id, Timer.state == "pending")
+    if step_id is not None:
+        query = query.where(Timer.step_id == step_id)
+    if kinds is not None:
+        query = query.where(Timer.kind.in_(kinds))
+    count = 0
+    for timer in session.scalars(query):
+        timer.state = "cancelled"
+        append(session, incident_id, "timer_cancelled", f"Clock cancelled: {reason}", actor=actor,
+               data={"timer": timer.id, "kind": timer.kind, "step": timer.step_id, "reason": reason})
+        count += 1
+    return count

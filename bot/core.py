@@ -1,0 +1,39 @@
+"""What the domain functions need, in one object built by the application factory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .config import OrgConfig
+from .db.engine import Database
+from .dispatcher import Dispatcher
+from .playbooks import Playbook
+from .render import Renderer
+from .settings import Settings
+from .slack_gateway import SlackGateway
+
+
+@dataclass
+class Core:
+    settings: Settings
+    db: Database
+    config: OrgConfig
+    playbooks: dict[str, Playbook]
+    render: Renderer
+    dispatcher: Dispatcher
+    gateway: SlackGateway | None = None
+    backends: dict = field(default_factory=dict)  # paging backends by name (not Slack)
+    # Aims the scheduler at a timer's due time (wired to APScheduler by the app factory).
+    wake: Callable[[datetime | None], None] = field(default=lambda due: None)
+
+    def playbook(self, playbook_id: str) -> Playbook:
+        return self.playbooks[playbook_id]
+
+    def role_label(self, role: str) -> str:
+        cfg = self.config.roles.get(role)
+        return cfg.label if cfg else role.replace("_", " ")
+
+    def is_lead(self, user_id: str) -> bool:
+        return user_id in self.config.leads

@@ -1,0 +1,170 @@
+"""The database models. The database is the only truth: incidents, timers, pages and the
+work still to do in Slack are rows, so a restart or a second replica loses nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .types import UTCDateTime
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # the number in INC-7
+    playbook_id: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | resolved | closed
+    private: Mapped[bool] = mapped_column(default=True)
+    declared_at: Mapped[datetime]
+    declared_by: Mapped[str] = mapped_column(String(32))
+    declared_in: Mapped[str | None] = mapped_column(String(32))
+    resolved_at: Mapped[datetime | None]
+    resolution: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None]
+    # Slack side effects, recorded one by one so a retry resumes where a failure stopped.
+    channel_name: Mapped[str | None] = mapped_column(String(80))
+    channel_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    topic_set: Mapped[bool] = mapped_column(default=False)
+    checklist_ts: Mapped[str | None] = mapped_column(String(32))
+    checklist_pinned: Mapped[bool] = mapped_column(default=False)
+    checklist_rendered_at: Mapped[datetime | None]
+    archived: Mapped[bool] = mapped_column(default=False)
+    provisioned_at: Mapped[datetime | None]
+
+
+class Participant(Base):
+    """Someone who belongs in the incident channel (and whether the bot has invited them)."""
+
+    __tablename__ = "participants"
+    __table_args__ = (UniqueConstraint("incident_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(64))  # declarer | role:<name> | joined
+    added_at: Mapped[datetime]
+    invited_at: Mapped[datetime | None]  # set once Slack confirmed the invitation or membership
+
+
+class RoleAssignment(Base):
+    __tablename__ = "role_assignments"
+    __table_args__ = (UniqueConstraint("incident_id", "role", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    role: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(32))
+    assigned_at: Mapped[datetime]
+    assigned_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class StepState(Base):
+    __tablename__ = "step_states"
+    __table_args__ = (UniqueConstraint("incident_id", "step_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    step_id: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int]
+    state: Mapped[str] = mapped_column(String(16))  # waiting | active | done | skipped
+    done_by: Mapped[str | None] = mapped_column(String(32))
+    done_at: Mapped[datetime | None]
+    skipped_reason: Mapped[str | None] = mapped_column(Text)
+    values: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Timer(Base):
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_due", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    step_id: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # remind | page | status | escalate
+    target: Mapped[str | None] = mapped_column(String(64))  # role name, or "owner"
+    page_id: Mapped[int | None] = mapped_column(ForeignKey("pages.id"))
+    spec: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    due_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | fired | cancelled
+    armed_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
+    fired_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class Page(Base):
+    __tablename__ = "pages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    role: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str | None] = mapped_column(String(32))
+    level: Mapped[int] = mapped_column(default=1)
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open | acked | unanswered
+    created_at: Mapped[datetime]
+    level_sent_at: Mapped[datetime | None]
+    notified: Mapped[list[Any]] = mapped_column(default=list)  # every user paged so far
+    acked_at: Mapped[datetime | None]
+    acked_by: Mapped[str | None] = mapped_column(String(32))
+
+
+class Task(Base):
+    """Work for Slack or a pager, done after the transaction that asked for it (an outbox).
+
+    A task is claimed with one conditional UPDATE and a lease, retried with backoff, and taken
+    over by another worker when its lease runs out (the worker died)."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (Index("ix_tasks_due", "state", "not_before"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Unique while pending: folds repeated requests (ten clicks → one checklist refresh).
+    dedup_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | running | done | dead
+    attempts: Mapped[int] = mapped_column(default=0)
+    not_before: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
+    owner: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+
+
+class TimelineEvent(Base):
+    """Append-only. Never updated or deleted; a correction is a new event."""
+
+    __tablename__ = "timeline_events"
+    __table_args__ = (UniqueConstraint("incident_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    seq: Mapped[int]
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class SlackEventSeen(Base):
+    """Events API deliveries already handled, so Slack's retries change nothing."""
+
+    __tablename__ = "slack_events_seen"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime]

@@ -1,0 +1,209 @@
+"""Runs due timers and outbox tasks.
+
+Claims are single conditional UPDATEs (plus SKIP LOCKED on PostgreSQL), so any number of bot
+processes sharing a database run each timer and each task once. A task whose worker died is
+taken over when its lease runs out. APScheduler only decides *when* to look; the rows decide
+*what* is due, so nothing is lost when a process stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+
+from .clock import utcnow
+from .db.engine import Database
+from .db.models import Task
+
+log = logging.getLogger(__name__)
+
+TaskHandler = Callable[[Task], None]
+
+
+class Retry(Exception):
+    """Raised by a task handler to be tried again later (after `delay` when given)."""
+
+    def __init__(self, message: str, delay: timedelta | None = None) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
+class GiveUp(Exception):
+    """Raised by a task handler when retrying cannot help."""
+
+
+@dataclass
+class TaskKind:
+    handler: TaskHandler
+    max_attempts: int | None = None  # None: retry for ever (with the backoff cap)
+    on_dead: Callable[[Task, str], None] | None = None
+    first_retry: timedelta = timedelta(seconds=2)
+    max_retry: timedelta = timedelta(minutes=5)
+
+
+def node_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{id(object()):x}"
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        workers: int = 32,
+        lease: timedelta = timedelta(minutes=2),
+        batch: int = 200,
+        node: str | None = None,
+    ) -> None:
+        self.db = db
+        self.kinds: dict[str, TaskKind] = {}
+        self.timer_firer: Callable[[datetime], int] | None = None
+        self.lease = lease
+        self.batch = batch
+        self.node = node or node_name()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="safeguard-task")
+        self._lock = threading.Lock()
+        self._running = False
+        self._again = False
+        self._inflight = 0
+        self._idle = threading.Condition(self._lock)
+        self.inline = False  # tests: run tasks in the calling thread
+
+    def register(self, kind: str, handler: TaskHandler, **options: Any) -> None:
+        self.kinds[kind] = TaskKind(handler, **options)
+
+    # -- when to look ------------------------------------------------------------------
+    def kick(self) -> None:
+        """Look for due work now, without blocking the caller."""
+        if self.inline:
+            self.tick()
+        else:
+            self._pool.submit(self.tick)
+
+    def tick(self) -> None:
+        """Fire due timers and start due tasks; concurrent calls fold into one more pass."""
+        with self._lock:
+            if self._running:
+                self._again = True
+                return
+            self._running = True
+        try:
+            while True:
+                self._again = False
+                now = utcnow()
+                if self.timer_firer is not None:
+                    self.timer_firer(now)
+                started = self._start_due_tasks(now)
+                with self._lock:
+                    if not self._again and started < self.batch:
+                        self._running = False
+                        return
+        except Exception:
+            log.exception("dispatcher pass failed")
+            with self._lock:
+                self._running = False
+
+    # -- tasks -------------------------------------------------------------------------
+    def _claim(self, now: datetime) -> list[Task]:
+        due = or_(
+            (Task.state == "pending") & (Task.not_before <= now),
+            (Task.state == "running") & (Task.lease_until < now),
+        )
+        with self.db.tx() as session:
+            ids = session.scalars(
+                select(Task.id).where(due).order_by(Task.not_before).limit(self.batch)
+                .with_for_update(skip_locked=True)
+            ).all()
+            claimed = []
+            for task_id in ids:
+                result = session.execute(
+                    update(Task)
+                    .where(Task.id == task_id, due)
+                    .values(state="running", owner=self.node, lease_until=now + self.lease,
+                            dedup_key=None, attempts=Task.attempts + 1)
+                )
+                if result.rowcount == 1:
+                    claimed.append(task_id)
+            tasks = list(session.scalars(select(Task).where(Task.id.in_(claimed)))) if claimed else []
+            for task in tasks:
+                session.expunge(task)
+        return tasks
+
+    def _start_due_tasks(self, now: datetime) -> int:
+        tasks = self._claim(now)
+        for task in tasks:
+            with self._lock:
+                self._inflight += 1
+            if self.inline:
+                self._run(task)
+            else:
+                self._pool.submit(self._run, task)
+        return len(tasks)
+
+    def _run(self, task: Task) -> None:
+        try:
+            kind = self.kinds.get(task.kind)
+            if kind is None:
+                self._finish(task, "dead", f"no handler for task kind {task.kind!r}")
+                return
+            try:
+                kind.handler(task)
+            except Retry as exc:
+                self._retry_or_die(task, kind, str(exc), exc.delay)
+            except GiveUp as exc:
+                self._die(task, kind, str(exc))
+            except Exception as exc:  # a bug or an outage: retry, never drop
+                log.warning("task %s (%s) failed: %s", task.id, task.kind, exc)
+                self._retry_or_die(task, kind, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}", None)
+            else:
+                self._finish(task, "done", None)
+        finally:
+            with self._lock:
+                self._inflight -= 1
+                self._idle.notify_all()
+
+    def _retry_or_die(self, task: Task, kind: TaskKind, error: str, delay: timedelta | None) -> None:
+        if kind.max_attempts is not None and task.attempts >= kind.max_attempts:
+            self._die(task, kind, error)
+            return
+        if delay is None:
+            delay = min(kind.first_retry * (2 ** max(task.attempts - 1, 0)), kind.max_retry)
+        with self.db.tx() as session:
+            session.execute(
+                update(Task).where(Task.id == task.id, Task.owner == self.node)
+                .values(state="pending", not_before=utcnow() + delay, lease_until=None, last_error=error[:4000])
+            )
+
+    def _die(self, task: Task, kind: TaskKind, error: str) -> None:
+        self._finish(task, "dead", error)
+        if kind.on_dead is not None:
+            try:
+                kind.on_dead(task, error)
+            except Exception:
+                log.exception("on_dead of task %s failed", task.id)
+
+    def _finish(self, task: Task, state: str, error: str | None) -> None:
+        with self.db.tx() as session:
+            session.execute(
+                update(Task).where(Task.id == task.id, Task.owner == self.node)
+                .values(state=state, done_at=utcnow(), lease_until=None, last_error=error and error[:4000])
+            )
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def drain(self, timeout: float = 10.0) -> bool:
+        """Tests and shutdown: wait until no task is running in this process."""
+        with self._lock:
+            return self._idle.wait_for(lambda: self._inflight == 0 and not self._running, timeout)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

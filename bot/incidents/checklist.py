@@ -1,0 +1,47 @@
+"""The pinned checklist message: rendering it, and folding bursts of changes into few updates."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ..clock import utcnow
+from ..core import Core
+from ..db.models import Incident, Task
+from ..outbox import enqueue
+from .views import IncidentView, load_view
+
+# Slack allows about 50 chat.update calls a minute; one per incident per second keeps a busy
+# incident well inside that while people still see their clicks land at once.
+REFRESH_GAP = timedelta(seconds=1)
+
+
+def render_checklist(core: Core, view: IncidentView) -> tuple[str, list[dict[str, Any]]]:
+    text = core.render.text("slack/checklist.txt.j2", incident=view)
+    blocks = core.render.blocks("slack/checklist.json.j2", incident=view)
+    return text, blocks
+
+
+def request_refresh(session: Session, incident: Incident) -> None:
+    """Ask for the checklist to be redrawn: at once if it was not drawn in the last second,
+    else one second after the last drawing. Requests while one is pending fold into it."""
+    now = utcnow()
+    last = incident.checklist_rendered_at
+    when = now if last is None or now - last >= REFRESH_GAP else last + REFRESH_GAP
+    enqueue(session, "refresh_checklist", {"incident": incident.id}, incident_id=incident.id,
+            not_before=when, dedup_key=f"refresh:{incident.id}")
+
+
+def refresh_task(core: Core, task: Task) -> None:
+    incident_id = task.payload["incident"]
+    with core.db.tx() as session:
+        incident = session.get(Incident, incident_id)
+        if incident is None or incident.checklist_ts is None or incident.channel_id is None:
+            return  # provisioning will post the current state
+        incident.checklist_rendered_at = utcnow()
+        view = load_view(core, session, incident)
+        channel, ts = incident.channel_id, incident.checklist_ts
+    text, blocks = render_checklist(core, view)
+    core.gateway.update(channel, ts, text, blocks)

@@ -1,0 +1,105 @@
+"""Declaring an incident: one transaction writes the incident, its steps, its people, its
+first timeline events, its first clocks and the Slack work to do; Slack comes after the ack."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..clock import utcnow
+from ..core import Core
+from ..db.models import Incident, Participant, RoleAssignment, StepState
+from ..errors import InvalidInput, NotFound
+from ..outbox import enqueue
+from ..timeline.store import append
+from . import ref
+
+SEVERITIES = ("sev1", "sev2", "sev3")
+MAX_SUMMARY = 500
+
+
+@dataclass(frozen=True)
+class Declared:
+    number: int
+    ref: str
+    channel_name: str
+    playbook_title: str
+    severity: str
+
+
+def channel_name(number: int, playbook_id: str) -> str:
+    """`inc-7-csam-report`: the number and the playbook, never a person's identifier."""
+    return f"inc-{number}-{playbook_id}"[:80]
+
+
+def playbook_list(core: Core) -> str:
+    return ", ".join(f"`{pid}`" for pid in sorted(core.playbooks))
+
+
+def declare(
+    core: Core,
+    *,
+    playbook_id: str,
+    summary: str,
+    user: str,
+    severity: str | None = None,
+    channel_id: str | None = None,
+) -> Declared:
+    playbook = core.playbooks.get(playbook_id)
+    if playbook is None:
+        raise NotFound(f"There is no playbook `{playbook_id}`. Playbooks: {playbook_list(core)}.")
+    summary = " ".join(summary.split())
+    if not summary:
+        raise InvalidInput(
+            f"Give a short summary: `/incident declare {playbook_id} what happened, with case ids`.",
+            {"summary": "A summary is required."},
+        )
+    if len(summary) > MAX_SUMMARY:
+        raise InvalidInput(f"Keep the summary under {MAX_SUMMARY} characters.", {"summary": "Too long."})
+    severity = (severity or playbook.severity).lower()
+    if severity not in SEVERITIES:
+        raise InvalidInput(f"Severity must be one of {', '.join(SEVERITIES)}.", {"severity": "Unknown severity."})
+
+    from ..clocks import arm_clock
+
+    now = utcnow()
+    with core.db.tx() as session:
+        incident = Incident(
+            playbook_id=playbook.id, title=summary, severity=severity, status="open",
+            private=playbook.private, declared_at=now, declared_by=user, declared_in=channel_id,
+        )
+        session.add(incident)
+        session.flush()
+        incident.channel_name = channel_name(incident.id, playbook.id)
+        append(
+            session, incident.id, "declared",
+            f"{ref(incident.id)} declared: {summary}",
+            actor=user,
+            data={"playbook": playbook.id, "severity": severity, "summary": summary,
+                  "channel_name": incident.channel_name, "private": playbook.private},
+        )
+        for position, step in enumerate(playbook.steps):
+            session.add(StepState(
+                incident_id=incident.id, step_id=step.id, position=position,
+                state="waiting" if step.after else "active", values={},
+            ))
+        people = {user: "declarer"}
+        for role in playbook.roles:
+            role_cfg = core.config.roles.get(role)
+            if role_cfg is None or not role_cfg.users:
+                continue
+            primary = role_cfg.users[0]
+            session.add(RoleAssignment(incident_id=incident.id, role=role, user_id=primary,
+                                       assigned_at=now, assigned_by=None))
+            append(session, incident.id, "role_assigned",
+                   f"{core.role_label(role)}: <@{primary}> (from the organisation config)",
+                   data={"role": role, "user": primary, "source": "config"})
+            for member in role_cfg.users:
+                people.setdefault(member, f"role:{role}")
+        for member, reason in people.items():
+            session.add(Participant(incident_id=incident.id, user_id=member, reason=reason, added_at=now))
+        arm_clock(core, session, incident, "declared")
+        enqueue(session, "provision", {"incident": incident.id}, incident_id=incident.id,
+                dedup_key=f"provision:{incident.id}")
+        result = Declared(incident.id, ref(incident.id), incident.channel_name, playbook.title, severity)
+    core.dispatcher.kick()
+    return result

@@ -1,0 +1,103 @@
+"""Notes, severity, resolve and close."""
+
+from __future__ import annotations
+
+from ..clock import utcnow
+from ..clocks import arm_status_update, cancel_timers
+from ..core import Core
+from ..db.models import Incident
+from ..errors import InvalidInput, NotFound
+from ..outbox import enqueue
+from ..timeline.store import append, lock_incident
+from . import ref
+from .checklist import request_refresh
+from .declare import SEVERITIES
+
+MAX_NOTE = 3000
+
+
+def _incident(session, incident_id: int) -> Incident:
+    lock_incident(session, incident_id)
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound(f"There is no incident {ref(incident_id)}.")
+    return incident
+
+
+def add_note(core: Core, incident_id: int, text: str, user: str) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise InvalidInput("Usage: `/incident note TEXT…` (refer to evidence by ids and hashes, never describe content).")
+    if len(text) > MAX_NOTE:
+        raise InvalidInput(f"Keep a note under {MAX_NOTE} characters.")
+    with core.db.tx() as session:
+        _incident(session, incident_id)
+        event = append(session, incident_id, "note", text, actor=user, data={"via": "command"})
+    return f":memo: Added to {ref(incident_id)}'s timeline (#{event.seq})."
+
+
+def set_severity(core: Core, incident_id: int, severity: str, user: str) -> str:
+    severity = severity.lower()
+    if severity not in SEVERITIES:
+        raise InvalidInput(f"Usage: `/incident severity SEV` with SEV one of {', '.join(SEVERITIES)}.")
+    with core.db.tx() as session:
+        incident = _incident(session, incident_id)
+        if incident.status != "open":
+            raise InvalidInput(f"{ref(incident_id)} is {incident.status}.")
+        if incident.severity == severity:
+            raise InvalidInput(f"{ref(incident_id)} is already {severity.upper()}.")
+        previous, incident.severity = incident.severity, severity
+        append(session, incident_id, "severity_changed", f"Severity {previous.upper()} → {severity.upper()}",
+               actor=user, data={"from": previous, "to": severity})
+        # The status-update cadence follows the severity.
+        cancel_timers(session, incident_id, reason="severity changed", actor=user, kinds=("status",))
+        arm_status_update(core, session, incident, utcnow())
+        request_refresh(session, incident)
+        _announce(session, incident, f":rotating_light: Severity changed to *{severity.upper()}* by <@{user}>.")
+    core.dispatcher.kick()
+    return f"{ref(incident_id)} is now {severity.upper()}."
+
+
+def resolve(core: Core, incident_id: int, summary: str, user: str) -> str:
+    summary = " ".join((summary or "").split())[:1000]
+    with core.db.tx() as session:
+        incident = _incident(session, incident_id)
+        if incident.status != "open":
+            raise InvalidInput(f"{ref(incident_id)} is already {incident.status}.")
+        incident.status, incident.resolved_at, incident.resolution = "resolved", utcnow(), summary or None
+        append(session, incident_id, "resolved", f"Resolved{': ' + summary if summary else ''}", actor=user,
+               data={"summary": summary})
+        cancel_timers(session, incident_id, reason="incident resolved", actor=user, kinds=("status",))
+        request_refresh(session, incident)
+        _announce(session, incident, f":white_check_mark: {ref(incident_id)} resolved by <@{user}>. "
+                                     "`/incident timeline` posts the review; `/incident close` closes it.")
+    core.dispatcher.kick()
+    return f"{ref(incident_id)} resolved."
+
+
+def close(core: Core, incident_id: int, user: str) -> str:
+    with core.db.tx() as session:
+        incident = _incident(session, incident_id)
+        if incident.status == "closed":
+            raise InvalidInput(f"{ref(incident_id)} is already closed.")
+        if incident.status == "open":
+            incident.resolved_at = incident.resolved_at or utcnow()
+        incident.status, incident.closed_at = "closed", utcnow()
+        cancel_timers(session, incident_id, reason="incident closed", actor=user)
+        archive = core.config.archive_on_close and incident.channel_id is not None
+        append(session, incident_id, "closed", "Closed" + (" and the channel archived" if archive else ""),
+               actor=user, data={"archive": archive})
+        if incident.channel_id:
+            # One task, in order: redraw the checklist, say so, then archive.
+            enqueue(session, "close_channel", {
+                "incident": incident_id, "channel": incident.channel_id, "archive": archive,
+                "text": f":lock: {ref(incident_id)} closed by <@{user}>."
+                        + (" This channel is being archived." if archive else ""),
+            }, incident_id=incident_id)
+    core.dispatcher.kick()
+    return f"{ref(incident_id)} closed."
+
+
+def _announce(session, incident: Incident, text: str) -> None:
+    if incident.channel_id:
+        enqueue(session, "post", {"channel": incident.channel_id, "text": text}, incident_id=incident.id)

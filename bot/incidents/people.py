@@ -1,0 +1,73 @@
+"""Roles and people: assigning a role, and noticing who joined the channel."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+
+from ..clock import utcnow
+from ..core import Core
+from ..db.models import Incident, Participant, RoleAssignment
+from ..errors import InvalidInput, NotFound
+from ..outbox import enqueue
+from ..timeline.store import append, lock_incident
+from . import ref
+from .checklist import request_refresh
+from .queries import by_channel
+
+
+def known_roles(core: Core, incident: Incident) -> list[str]:
+    return sorted(set(core.config.roles) | set(core.playbook(incident.playbook_id).roles))
+
+
+def assign(core: Core, incident_id: int, role: str, user: str, actor: str) -> str:
+    with core.db.tx() as session:
+        lock_incident(session, incident_id)
+        incident = session.get(Incident, incident_id)
+        if incident is None:
+            raise NotFound(f"There is no incident {ref(incident_id)}.")
+        if incident.status == "closed":
+            raise InvalidInput(f"{ref(incident_id)} is closed.")
+        roles = known_roles(core, incident)
+        if role not in roles:
+            raise InvalidInput(f"There is no role `{role}`. Roles: {', '.join(f'`{r}`' for r in roles)}.")
+        previous = list(session.scalars(select(RoleAssignment.user_id).where(
+            RoleAssignment.incident_id == incident_id, RoleAssignment.role == role)))
+        if previous == [user]:
+            raise InvalidInput(f"<@{user}> already holds {core.role_label(role)}.")
+        session.execute(delete(RoleAssignment).where(RoleAssignment.incident_id == incident_id,
+                                                     RoleAssignment.role == role))
+        session.add(RoleAssignment(incident_id=incident_id, role=role, user_id=user, assigned_at=utcnow(),
+                                   assigned_by=actor))
+        append(session, incident_id, "role_assigned", f"{core.role_label(role)}: <@{user}>", actor=actor,
+               data={"role": role, "user": user, "previous": previous, "source": "assign"})
+        if not session.scalars(select(Participant.id).where(Participant.incident_id == incident_id,
+                                                            Participant.user_id == user)).first():
+            session.add(Participant(incident_id=incident_id, user_id=user, reason=f"role:{role}",
+                                    added_at=utcnow()))
+            # Provisioning is idempotent: it invites whoever is not invited yet.
+            enqueue(session, "provision", {"incident": incident_id}, incident_id=incident_id,
+                    dedup_key=f"provision:{incident_id}")
+        request_refresh(session, incident)
+    core.dispatcher.kick()
+    return f":bust_in_silhouette: {ref(incident_id)}: <@{user}> is now {core.role_label(role)}."
+
+
+def joined(core: Core, channel_id: str, user: str, inviter: str | None) -> None:
+    """Someone joined an incident channel (invited by the bot or by a person)."""
+    if core.gateway is not None and user == core.gateway.bot_user_id():
+        return
+    with core.db.tx() as session:
+        incident = by_channel(session, channel_id)
+        if incident is None:
+            return
+        lock_incident(session, incident.id)
+        participant = session.scalars(select(Participant).where(
+            Participant.incident_id == incident.id, Participant.user_id == user)).first()
+        if participant is not None:
+            if participant.invited_at is None:
+                participant.invited_at = utcnow()
+            return
+        session.add(Participant(incident_id=incident.id, user_id=user, reason="joined", added_at=utcnow(),
+                                invited_at=utcnow()))
+        append(session, incident.id, "member_joined", f"<@{user}> joined the channel",
+               actor=inviter, data={"user": user, "inviter": inviter})

@@ -1,0 +1,201 @@
+"""The Slack side of a declaration, after the ack: channel, topic, invitations, checklist, pin.
+
+Each effect is recorded in the database as soon as Slack confirms it, so a retry after a
+Slack error or a crash resumes at the first effect not yet recorded and never repeats one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from ..clock import utcnow
+from ..core import Core
+from ..db.models import Incident, Participant, Task
+from ..dispatcher import Retry
+from ..slack_gateway import SlackError
+from ..timeline.store import append
+from . import ref
+from .checklist import render_checklist
+from .views import load_view
+
+log = logging.getLogger(__name__)
+
+CHECKLIST_EVENT = "safeguard_checklist"
+# Slack errors that retrying cannot fix for one user: invite the others and record it.
+USER_ERRORS = {"user_not_found", "user_is_bot", "user_is_restricted", "user_is_ultra_restricted",
+               "user_disabled", "cant_invite", "ura_max_channels", "not_allowed_token_type"}
+
+
+def provision_task(core: Core, task: Task) -> None:
+    incident_id = task.payload["incident"]
+    try:
+        # The checklist goes up right after the channel: it is what responders need first,
+        # and invited people see it when they arrive.
+        _ensure_channel(core, incident_id)
+        _ensure_checklist(core, incident_id, retrying=task.attempts > 1)
+        _ensure_topic(core, incident_id)
+        _ensure_invited(core, incident_id)
+        _finish(core, incident_id)
+    except SlackError as err:
+        raise Retry(str(err)) from None
+
+
+def _load(core: Core, incident_id: int) -> Incident:
+    with core.db.read() as session:
+        incident = session.get(Incident, incident_id)
+        assert incident is not None
+        return incident
+
+
+def _ensure_channel(core: Core, incident_id: int) -> None:
+    incident = _load(core, incident_id)
+    if incident.channel_id:
+        return
+    name = incident.channel_name or f"inc-{incident.id}-{incident.playbook_id}"
+    channel = None
+    for attempt in range(1, 6):
+        candidate = name if attempt == 1 else f"{name[:76]}-{attempt}"
+        try:
+            channel = core.gateway.create_channel(candidate, private=incident.private)
+            break
+        except SlackError as err:
+            if err.code != "name_taken":
+                raise
+            # Ours from an attempt that crashed before recording it? Adopt it; else take a new name.
+            existing = core.gateway.find_channel(candidate)
+            if existing and existing.get("creator") == core.gateway.bot_user_id() and not existing.get("is_archived"):
+                channel = existing
+                break
+    if channel is None:
+        raise Retry(f"no free channel name for {name}")
+    with core.db.tx() as session:
+        incident = session.get(Incident, incident_id)
+        incident.channel_id, incident.channel_name = channel["id"], channel["name"]
+        append(session, incident_id, "channel_created",
+               f"Created {'private' if channel.get('is_private', incident.private) else 'public'} channel #{channel['name']}",
+               data={"channel_id": channel["id"], "channel_name": channel["name"],
+                     "private": bool(channel.get("is_private", incident.private))})
+
+
+def _ensure_topic(core: Core, incident_id: int) -> None:
+    incident = _load(core, incident_id)
+    if incident.topic_set:
+        return
+    playbook = core.playbook(incident.playbook_id)
+    topic = core.render.text("slack/topic.txt.j2", ref=ref(incident.id), playbook=playbook, incident=incident)
+    core.gateway.set_topic(incident.channel_id, topic)
+    with core.db.tx() as session:
+        incident = session.get(Incident, incident_id)
+        incident.topic_set = True
+        append(session, incident_id, "topic_set", f"Channel topic: {topic}", data={"topic": topic})
+
+
+def _ensure_invited(core: Core, incident_id: int) -> None:
+    incident = _load(core, incident_id)
+    _expand_usergroups(core, incident)
+    with core.db.read() as session:
+        pending = list(session.scalars(
+            select(Participant.user_id).where(Participant.incident_id == incident_id,
+                                              Participant.invited_at.is_(None)).order_by(Participant.id)
+        ))
+    bot = core.gateway.bot_user_id()
+    pending = [u for u in pending if u != bot]
+    if not pending:
+        return
+    failed: dict[str, str] = {}
+    try:
+        core.gateway.invite(incident.channel_id, pending)
+    except SlackError as err:
+        if err.code not in USER_ERRORS:
+            raise
+        for user in pending:  # find who cannot be invited; invite the others
+            try:
+                core.gateway.invite(incident.channel_id, [user])
+            except SlackError as one:
+                if one.code not in USER_ERRORS:
+                    raise
+                failed[user] = one.code
+    now = utcnow()
+    with core.db.tx() as session:
+        for participant in session.scalars(
+            select(Participant).where(Participant.incident_id == incident_id, Participant.user_id.in_(pending))
+        ):
+            participant.invited_at = now
+            if participant.user_id in failed:
+                append(session, incident_id, "invite_failed",
+                       f"Could not invite <@{participant.user_id}>: {failed[participant.user_id]}",
+                       data={"user": participant.user_id, "error": failed[participant.user_id]})
+            else:
+                append(session, incident_id, "member_invited", f"Invited <@{participant.user_id}>",
+                       data={"user": participant.user_id, "reason": participant.reason})
+
+
+def _expand_usergroups(core: Core, incident: Incident) -> None:
+    """Members of the roles' Slack user groups join the role's configured users."""
+    playbook = core.playbook(incident.playbook_id)
+    extra: dict[str, str] = {}
+    for role in playbook.roles:
+        role_cfg = core.config.roles.get(role)
+        if role_cfg and role_cfg.usergroup:
+            try:
+                for user in core.gateway.usergroup_members(role_cfg.usergroup):
+                    extra.setdefault(user, f"role:{role}")
+            except SlackError as err:
+                if err.code != "no_such_subteam":
+                    raise
+                log.warning("user group %s of role %s does not exist", role_cfg.usergroup, role)
+    if not extra:
+        return
+    with core.db.tx() as session:
+        known = set(session.scalars(select(Participant.user_id).where(Participant.incident_id == incident.id)))
+        for user, reason in extra.items():
+            if user not in known:
+                session.add(Participant(incident_id=incident.id, user_id=user, reason=reason, added_at=utcnow()))
+
+
+def _ensure_checklist(core: Core, incident_id: int, *, retrying: bool) -> None:
+    incident = _load(core, incident_id)
+    if incident.checklist_ts is None:
+        ts = (retrying and _find_posted_checklist(core, incident)) or _post_checklist(core, incident_id)
+        with core.db.tx() as session:
+            incident = session.get(Incident, incident_id)
+            incident.checklist_ts = ts
+            append(session, incident_id, "checklist_posted", "Posted the playbook checklist",
+                   data={"channel_id": incident.channel_id, "ts": ts})
+    if not incident.checklist_pinned:
+        core.gateway.pin(incident.channel_id, incident.checklist_ts)
+        with core.db.tx() as session:
+            incident = session.get(Incident, incident_id)
+            incident.checklist_pinned = True
+            append(session, incident_id, "checklist_pinned", "Pinned the checklist",
+                   data={"ts": incident.checklist_ts})
+
+
+def _post_checklist(core: Core, incident_id: int) -> str:
+    with core.db.tx() as session:
+        incident = session.get(Incident, incident_id)
+        incident.checklist_rendered_at = utcnow()
+        view = load_view(core, session, incident)
+    text, blocks = render_checklist(core, view)
+    metadata = {"event_type": CHECKLIST_EVENT, "event_payload": {"incident": incident_id}}
+    return core.gateway.post(view.channel_id, text, blocks, metadata=metadata)
+
+
+def _find_posted_checklist(core: Core, incident: Incident) -> str | None:
+    """A checklist posted by an attempt that crashed before recording it (found by metadata)."""
+    bot = core.gateway.bot_user_id()
+    for message in core.gateway.history(incident.channel_id, limit=50):
+        meta = message.get("metadata") or {}
+        if (message.get("user") == bot and meta.get("event_type") == CHECKLIST_EVENT
+                and (meta.get("event_payload") or {}).get("incident") == incident.id):
+            return message["ts"]
+    return None
+
+
+def _finish(core: Core, incident_id: int) -> None:
+    with core.db.tx() as session:
+        incident = session.get(Incident, incident_id)
+        if incident.provisioned_at is None:
+            incident.provisioned_at = utcnow()

@@ -1,0 +1,174 @@
+"""Working the checklist: done (with field values), skip (with a reason), undo."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..clock import utcnow
+from ..clocks import arm_clock, arm_step, cancel_timers
+from ..core import Core
+from ..db.models import Incident, StepState
+from ..errors import InvalidInput, NotFound
+from ..timeline.store import append, lock_incident
+from . import ref
+from .checklist import request_refresh
+
+USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,})$")
+
+
+def step_definition(core: Core, incident_id: int, step_id: str):
+    with core.db.read() as session:
+        incident = session.get(Incident, incident_id)
+        if incident is None:
+            raise NotFound(f"There is no incident {ref(incident_id)}.")
+        playbook = core.playbook(incident.playbook_id)
+    for step in playbook.steps:
+        if step.id == step_id:
+            return step
+    known = ", ".join(f"`{s.id}`" for s in playbook.steps)
+    raise NotFound(f"{ref(incident_id)} has no step `{step_id}`. Steps: {known}.")
+
+
+def missing_fields(core: Core, incident_id: int, step_id: str, values: dict[str, str]) -> list[str]:
+    step = step_definition(core, incident_id, step_id)
+    return [f.id for f in step.fields if f.required and not (values.get(f.id) or "").strip()]
+
+
+def validate_values(step, values: dict[str, Any]) -> dict[str, str]:
+    """Check values against the step's fields; all problems at once, keyed by field id."""
+    fields = {f.id: f for f in step.fields}
+    errors: dict[str, str] = {}
+    clean: dict[str, str] = {}
+    for key in values:
+        if key not in fields:
+            known = ", ".join(fields) or "none"
+            errors[key] = f"`{key}` is not a field of this step (fields: {known})."
+    for field in step.fields:
+        value = str(values.get(field.id) or "").strip()
+        if not value:
+            if field.required:
+                errors[field.id] = f"{field.label} is required."
+            continue
+        if field.type == "select" and value not in field.options:
+            errors[field.id] = f"Choose one of: {', '.join(field.options)}."
+        elif field.type == "text" and field.pattern and not re.search(field.pattern, value):
+            errors[field.id] = f"{field.label} must match `{field.pattern}`."
+        elif field.type == "user":
+            match = USER_MENTION.match(value)
+            if not match:
+                errors[field.id] = f"{field.label} must be a Slack user."
+            else:
+                value = match.group(1) or match.group(2)
+        if len(value) > 500:
+            errors[field.id] = "Keep it under 500 characters."
+        clean[field.id] = value
+    if errors:
+        summary = " ".join(errors.values())
+        raise InvalidInput(summary, errors)
+    return clean
+
+
+def _states(session: Session, incident_id: int) -> dict[str, StepState]:
+    return {s.step_id: s for s in session.scalars(select(StepState).where(StepState.incident_id == incident_id))}
+
+
+def _open_incident(session: Session, incident_id: int) -> Incident:
+    lock_incident(session, incident_id)
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound(f"There is no incident {ref(incident_id)}.")
+    if incident.status != "open":
+        raise InvalidInput(f"{ref(incident_id)} is {incident.status}; its steps can no longer change.")
+    return incident
+
+
+def recompute(core: Core, session: Session, incident: Incident, actor: str | None) -> None:
+    """Steps whose `after:` steps are all done or skipped are active; the others wait."""
+    playbook = core.playbook(incident.playbook_id)
+    states = _states(session, incident.id)
+    finished = {sid for sid, s in states.items() if s.state in ("done", "skipped")}
+    for step in playbook.steps:
+        state = states[step.id]
+        if state.state in ("done", "skipped"):
+            continue
+        wanted = "active" if set(step.after) <= finished else "waiting"
+        if wanted != state.state:
+            state.state = wanted
+            append(session, incident.id, "step_activated" if wanted == "active" else "step_waiting",
+                   f"“{step.title}” is {'now active' if wanted == 'active' else 'waiting again'}",
+                   actor=actor, data={"step": step.id})
+
+
+def _finish(core: Core, incident_id: int, step_id: str, user: str, *, state: str,
+            values: dict[str, str] | None = None, reason: str | None = None) -> str:
+    step = step_definition(core, incident_id, step_id)
+    with core.db.tx() as session:
+        incident = _open_incident(session, incident_id)
+        row = _states(session, incident_id)[step_id]
+        if row.state in ("done", "skipped"):
+            raise InvalidInput(f"“{step.title}” is already {row.state}. `/incident undo {step_id}` reopens it.")
+        if row.state == "waiting" and state == "done":
+            playbook = core.playbook(incident.playbook_id)
+            states = _states(session, incident_id)
+            waiting = [playbook.step(a).title for a in step.after if states[a].state not in ("done", "skipped")]
+            raise InvalidInput(f"“{step.title}” waits on: {', '.join(waiting)}. Finish those first "
+                               f"(or skip them with a reason).")
+        row.state, row.done_by, row.done_at = state, user, utcnow()
+        if state == "done":
+            row.values = values or {}
+            row.skipped_reason = None
+            shown = "".join(f", {k}={v}" for k, v in (values or {}).items())
+            append(session, incident_id, "step_done", f"“{step.title}” done{shown}", actor=user,
+                   data={"step": step_id, "values": values or {}})
+        else:
+            row.skipped_reason = reason
+            append(session, incident_id, "step_skipped", f"“{step.title}” skipped: {reason}", actor=user,
+                   data={"step": step_id, "reason": reason})
+        cancel_timers(session, incident_id, reason=f"“{step.title}” {state}", actor=user, step_id=step_id)
+        recompute(core, session, incident, user)
+        # A step's completion (or skip) starts the clocks that run `from:` it.
+        arm_clock(core, session, incident, step_id)
+        request_refresh(session, incident)
+    core.dispatcher.kick()
+    verb = "done" if state == "done" else "skipped"
+    return f":white_check_mark: {ref(incident_id)}: “{step.title}” {verb}."
+
+
+def complete(core: Core, incident_id: int, step_id: str, user: str, values: dict[str, Any]) -> str:
+    step = step_definition(core, incident_id, step_id)
+    clean = validate_values(step, values)
+    return _finish(core, incident_id, step_id, user, state="done", values=clean)
+
+
+def skip(core: Core, incident_id: int, step_id: str, user: str, reason: str) -> str:
+    if not step_id:
+        raise InvalidInput("Usage: `/incident skip STEP REASON…`.")
+    step_definition(core, incident_id, step_id)
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise InvalidInput(f"Say why: `/incident skip {step_id} REASON…`.", {"reason": "A reason is required."})
+    return _finish(core, incident_id, step_id, user, state="skipped", reason=reason[:500])
+
+
+def reopen(core: Core, incident_id: int, step_id: str, user: str) -> str:
+    if not step_id:
+        raise InvalidInput("Usage: `/incident undo STEP`.")
+    step = step_definition(core, incident_id, step_id)
+    with core.db.tx() as session:
+        incident = _open_incident(session, incident_id)
+        row = _states(session, incident_id)[step_id]
+        if row.state not in ("done", "skipped"):
+            raise InvalidInput(f"“{step.title}” is not done or skipped.")
+        previous = row.state
+        row.state, row.done_by, row.done_at, row.skipped_reason = "waiting", None, None, None
+        append(session, incident_id, "step_reopened", f"“{step.title}” reopened (was {previous})", actor=user,
+               data={"step": step_id, "was": previous})
+        recompute(core, session, incident, user)
+        arm_step(core, session, incident, step)
+        request_refresh(session, incident)
+    core.dispatcher.kick()
+    return f":leftwards_arrow_with_hook: {ref(incident_id)}: “{step.title}” reopened."

@@ -1,0 +1,139 @@
+"""Read models of an incident for the checklist, `status` and `list` (plain data, no Slack)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..clock import utcnow
+from ..core import Core
+from ..db.models import Incident, Page, Participant, RoleAssignment, StepState, Timer
+from . import ref
+
+
+@dataclass
+class StepLine:
+    id: str
+    title: str
+    owner_role: str
+    owner_label: str
+    owner_users: list[str]
+    state: str
+    done_by: str | None
+    done_at: datetime | None
+    skipped_reason: str | None
+    values: dict[str, Any]
+    waiting_on: list[str]
+    has_fields: bool
+    due_at: datetime | None = None
+    overdue: bool = False
+
+
+@dataclass
+class RoleLine:
+    role: str
+    label: str
+    users: list[str]
+
+
+@dataclass
+class PageLine:
+    id: int
+    role: str
+    label: str
+    level: int
+    created_at: datetime
+    reason: str
+
+
+@dataclass
+class IncidentView:
+    number: int
+    ref: str
+    title: str
+    playbook_id: str
+    playbook_title: str
+    severity: str
+    status: str
+    declared_at: datetime
+    declared_by: str
+    channel_id: str | None
+    channel_name: str | None
+    resolution: str | None
+    roles: list[RoleLine] = field(default_factory=list)
+    steps: list[StepLine] = field(default_factory=list)
+    pages: list[PageLine] = field(default_factory=list)
+    now: datetime | None = None
+
+    @property
+    def done_count(self) -> int:
+        return sum(1 for s in self.steps if s.state in ("done", "skipped"))
+
+    @property
+    def overdue(self) -> list[StepLine]:
+        return [s for s in self.steps if s.overdue]
+
+
+def role_holders(session: Session, incident_id: int) -> dict[str, list[str]]:
+    holders: dict[str, list[str]] = {}
+    for row in session.scalars(
+        select(RoleAssignment).where(RoleAssignment.incident_id == incident_id).order_by(RoleAssignment.id)
+    ):
+        holders.setdefault(row.role, []).append(row.user_id)
+    return holders
+
+
+def load_view(core: Core, session: Session, incident: Incident) -> IncidentView:
+    playbook = core.playbook(incident.playbook_id)
+    holders = role_holders(session, incident.id)
+    states = {
+        row.step_id: row
+        for row in session.scalars(select(StepState).where(StepState.incident_id == incident.id))
+    }
+    due: dict[str, datetime] = {}
+    for timer in session.scalars(
+        select(Timer).where(Timer.incident_id == incident.id, Timer.state.in_(("pending", "fired")),
+                            Timer.step_id.is_not(None), Timer.kind.in_(("remind", "page")))
+    ):
+        if timer.step_id not in due or timer.due_at < due[timer.step_id]:
+            due[timer.step_id] = timer.due_at
+    now = utcnow()
+    titles = {step.id: step.title for step in playbook.steps}
+    view = IncidentView(
+        number=incident.id, ref=ref(incident.id), title=incident.title, playbook_id=playbook.id,
+        playbook_title=playbook.title, severity=incident.severity, status=incident.status,
+        declared_at=incident.declared_at, declared_by=incident.declared_by,
+        channel_id=incident.channel_id, channel_name=incident.channel_name,
+        resolution=incident.resolution, now=now,
+    )
+    for role in playbook.roles + sorted(set(holders) - set(playbook.roles)):
+        view.roles.append(RoleLine(role, core.role_label(role), holders.get(role, [])))
+    for step in playbook.steps:
+        state = states.get(step.id)
+        current = state.state if state else "waiting"
+        step_due = due.get(step.id) if current in ("active", "waiting") else None
+        view.steps.append(StepLine(
+            id=step.id, title=step.title, owner_role=step.owner, owner_label=core.role_label(step.owner),
+            owner_users=holders.get(step.owner, []), state=current,
+            done_by=state.done_by if state else None, done_at=state.done_at if state else None,
+            skipped_reason=state.skipped_reason if state else None,
+            values=dict(state.values) if state else {},
+            waiting_on=[titles.get(a, a) for a in step.after
+                        if (states.get(a) is None or states[a].state not in ("done", "skipped"))],
+            has_fields=bool(step.fields), due_at=step_due,
+            overdue=bool(step_due and step_due <= now),
+        ))
+    for page in session.scalars(
+        select(Page).where(Page.incident_id == incident.id, Page.state == "open").order_by(Page.id)
+    ):
+        view.pages.append(PageLine(page.id, page.role, core.role_label(page.role), page.level,
+                                   page.created_at, page.reason))
+    return view
+
+
+def participants(session: Session, incident_id: int) -> list[str]:
+    return list(session.scalars(select(Participant.user_id).where(Participant.incident_id == incident_id)))

@@ -1,0 +1,48 @@
+"""The outbox: work for Slack or a pager, written in the same transaction as the change that
+asks for it, and carried out afterwards by the dispatcher."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from .clock import utcnow
+from .db.models import Task
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    incident_id: int | None = None,
+    not_before: datetime | None = None,
+    dedup_key: str | None = None,
+) -> None:
+    """Add a task. With a dedup_key, a task still pending under that key absorbs this one."""
+    now = utcnow()
+    values = {
+        "kind": kind,
+        "payload": payload or {},
+        "incident_id": incident_id,
+        "not_before": not_before or now,
+        "created_at": now,
+        "state": "pending",
+        "attempts": 0,
+        "dedup_key": dedup_key,
+    }
+    if dedup_key is None:
+        session.add(Task(**values))
+        session.flush()
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(Task).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"]))
+
+
+def pending_count(session: Session) -> int:
+    return len(session.scalars(select(Task.id).where(Task.state.in_(("pending", "running")))).all())

@@ -1,0 +1,283 @@
+"""Pages: who is paged, on which backends, escalation when nobody acknowledges, and the ack.
+
+A page is a row; each delivery (one backend, one level, and for Slack one person) is an outbox
+task retried with backoff. A backend that still fails after its retries hands the page to
+Slack and the channel is told. Escalation is a timer row like any other clock.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from ..clock import utcnow
+from ..clocks import add_timer, cancel_timers
+from ..core import Core
+from ..db.models import Incident, Page, Task, Timer
+from ..dispatcher import GiveUp, Retry
+from ..durations import format_duration
+from ..errors import InvalidInput, NotFound
+from ..incidents import ref
+from ..incidents.checklist import request_refresh
+from ..incidents.views import role_holders
+from ..outbox import enqueue
+from ..slack_gateway import SlackError
+from ..timeline.store import append, lock_incident
+from .base import DeliveryError, PageNotice
+from .retry import backoff
+
+log = logging.getLogger(__name__)
+DEFAULT_ACK_WITHIN = timedelta(minutes=15)
+
+
+class Level:
+    def __init__(self, notify: list[str], ack_within: timedelta, users: list[str]) -> None:
+        self.notify, self.ack_within, self.users = notify, ack_within, users
+
+
+def levels(core: Core, role: str) -> list[Level]:
+    """The role's escalation policy; a role without one gets one Slack level."""
+    cfg = core.config.roles.get(role)
+    role_users = list(cfg.users) if cfg else []
+    if cfg is None or not cfg.escalation:
+        return [Level(["slack"], DEFAULT_ACK_WITHIN, role_users)]
+    return [Level(list(lv.notify), lv.ack_within, list(lv.users or role_users)) for lv in cfg.escalation]
+
+
+def _page_targets(core: Core, session, incident: Incident, role: str, level: Level) -> list[str]:
+    holders = role_holders(session, incident.id).get(role, [])
+    users = list(level.users)
+    # Level 1 also reaches whoever holds the role in this incident.
+    return list(dict.fromkeys((holders if level is levels(core, role)[0] else []) + users))
+
+
+def open_page(core: Core, session, incident: Incident, role: str, reason: str, requested_by: str | None) -> Page:
+    now = utcnow()
+    page = Page(incident_id=incident.id, role=role, reason=reason, requested_by=requested_by, level=1,
+                state="open", created_at=now, notified=[])
+    session.add(page)
+    session.flush()
+    append(session, incident.id, "page_opened", f"Paging {core.role_label(role)}: {reason}", actor=requested_by,
+           data={"page": page.id, "role": role, "reason": reason})
+    _notify_level(core, session, incident, page, 1)
+    return page
+
+
+def _notify_level(core: Core, session, incident: Incident, page: Page, number: int) -> None:
+    policy = levels(core, page.role)
+    level = policy[number - 1]
+    users = _page_targets(core, session, incident, page.role, level)
+    page.level, page.level_sent_at = number, utcnow()
+    page.notified = list(dict.fromkeys(list(page.notified or []) + users))
+    for backend in level.notify:
+        if backend == "slack":
+            for user in users:
+                enqueue(session, "page_notify", {"page": page.id, "level": number, "backend": "slack", "user": user},
+                        incident_id=incident.id)
+            if incident.channel_id:
+                mentions = " ".join(f"<@{u}>" for u in users) or core.role_label(page.role)
+                enqueue(session, "post", {"channel": incident.channel_id,
+                                          "text": core.render.text("slack/page_channel.txt.j2", page=page,
+                                                                   label=core.role_label(page.role),
+                                                                   mentions=mentions, level=number)},
+                        incident_id=incident.id)
+        else:
+            enqueue(session, "page_notify", {"page": page.id, "level": number, "backend": backend, "users": users},
+                    incident_id=incident.id)
+    add_timer(core, session, incident, kind="escalate", due=utcnow() + level.ack_within, page_id=page.id,
+              target=page.role, spec={"level": number, "ack_within": format_duration(level.ack_within)},
+              text=f"Page #{page.id} level {number}: escalate if nobody acknowledges within "
+                   f"{format_duration(level.ack_within)}")
+
+
+def escalate(core: Core, session, timer: Timer) -> None:
+    page = session.get(Page, timer.page_id)
+    incident = session.get(Incident, timer.incident_id)
+    if page is None or page.state != "open":
+        return
+    policy = levels(core, page.role)
+    if page.level < len(policy):
+        append(session, incident.id, "page_escalated",
+               f"Nobody acknowledged the page for {core.role_label(page.role)}: escalating to level {page.level + 1}",
+               data={"page": page.id, "from_level": page.level, "to_level": page.level + 1})
+        _notify_level(core, session, incident, page, page.level + 1)
+        return
+    page.state = "unanswered"
+    append(session, incident.id, "page_unanswered",
+           f"Nobody acknowledged the page for {core.role_label(page.role)} after {len(policy)} level(s)",
+           data={"page": page.id, "levels": len(policy)})
+    leads = list(dict.fromkeys(role_holders(session, incident.id).get("incident_lead", []) + list(core.config.leads)))
+    if incident.channel_id:
+        enqueue(session, "post", {"channel": incident.channel_id, "text": core.render.text(
+            "slack/page_unanswered.txt.j2", page=page, label=core.role_label(page.role),
+            leads=" ".join(f"<@{u}>" for u in leads), levels=len(policy))}, incident_id=incident.id)
+    request_refresh(session, incident)
+
+
+def page_by_hand(core: Core, incident_id: int, role: str, reason: str, user: str) -> str:
+    if not role:
+        raise InvalidInput("Usage: `/incident page ROLE [REASON…]`.")
+    with core.db.tx() as session:
+        lock_incident(session, incident_id)
+        incident = session.get(Incident, incident_id)
+        if incident.status == "closed":
+            raise InvalidInput(f"{ref(incident_id)} is closed.")
+        known = sorted(set(core.config.roles) | set(core.playbook(incident.playbook_id).roles))
+        if role not in known:
+            raise InvalidInput(f"There is no role `{role}`. Roles: {', '.join(f'`{r}`' for r in known)}.")
+        page = open_page(core, session, incident, role, reason or f"paged by <@{user}>", user)
+        request_refresh(session, incident)
+        page_id = page.id
+    core.dispatcher.kick()
+    return f":pager: Paging {core.role_label(role)} (page #{page_id}). They are asked to acknowledge; it escalates if nobody does."
+
+
+def acknowledge(core: Core, user: str, *, page_id: int | None = None, incident_id: int | None = None) -> str:
+    with core.db.tx() as session:
+        query = select(Page).where(Page.state == "open")
+        if page_id is not None:
+            query = query.where(Page.id == page_id)
+        elif incident_id is not None:
+            query = query.where(Page.incident_id == incident_id)
+        pages = [p for p in session.scalars(query.order_by(Page.id))
+                 if user in (p.notified or []) or core.is_lead(user)]
+        if not pages:
+            if page_id is not None:
+                page = session.get(Page, page_id)
+                if page is None:
+                    raise NotFound(f"There is no page #{page_id}.")
+                if page.state == "acked":
+                    return f"Page #{page_id} was already acknowledged by <@{page.acked_by}>."
+            raise InvalidInput("No open page is addressed to you.")
+        for page in pages:
+            lock_incident(session, page.incident_id)
+            page.state, page.acked_at, page.acked_by = "acked", utcnow(), user
+            incident = session.get(Incident, page.incident_id)
+            took = page.acked_at - page.created_at
+            append(session, incident.id, "page_acked",
+                   f"<@{user}> acknowledged the page for {core.role_label(page.role)} (level {page.level})",
+                   actor=user, data={"page": page.id, "level": page.level,
+                                     "seconds_to_ack": int(took.total_seconds())})
+            cancel_timers(session, incident.id, reason=f"page #{page.id} acknowledged", actor=user, kinds=("escalate",))
+            for backend in _backends_used(core, page):
+                enqueue(session, "page_resolve", {"page": page.id, "backend": backend}, incident_id=incident.id)
+            if incident.channel_id:
+                enqueue(session, "post", {"channel": incident.channel_id, "text":
+                        f":white_check_mark: <@{user}> acknowledged the page for {core.role_label(page.role)}."},
+                        incident_id=incident.id)
+            request_refresh(session, incident)
+        refs = ", ".join(f"#{p.id} ({ref(p.incident_id)})" for p in pages)
+    core.dispatcher.kick()
+    return f":white_check_mark: Acknowledged page {refs}. Escalation stopped."
+
+
+def _backends_used(core: Core, page: Page) -> list[str]:
+    used: list[str] = []
+    for level in levels(core, page.role)[: page.level]:
+        used += [b for b in level.notify if b != "slack" and b not in used]
+    return used
+
+
+# -- delivery tasks ----------------------------------------------------------------------
+
+def notice(core: Core, session, page: Page, level: int, users: list[str]) -> PageNotice:
+    incident = session.get(Incident, page.incident_id)
+    emails = [p.email for u in users if (p := core.config.people.get(u)) and p.email]
+    link = f"https://slack.com/app_redirect?channel={incident.channel_id}" if incident.channel_id else None
+    return PageNotice(
+        page_id=page.id, incident_ref=ref(incident.id), incident_title=incident.title,
+        playbook_title=core.playbook(incident.playbook_id).title, severity=incident.severity,
+        role=page.role, role_label=core.role_label(page.role), level=level, reason=page.reason,
+        channel_id=incident.channel_id, channel_link=link, users=users, emails=emails,
+    )
+
+
+def notify_task(core: Core, task: Task) -> None:
+    p = task.payload
+    with core.db.read() as session:
+        page = session.get(Page, p["page"])
+        if page is None or page.state != "open":
+            return  # acknowledged meanwhile: nothing to send
+        users = [p["user"]] if "user" in p else p["users"]
+        note = notice(core, session, page, p["level"], users)
+    if p["backend"] == "slack":
+        _send_slack_dm(core, note, p["user"])
+    else:
+        backend = core.backends.get(p["backend"])
+        if backend is None:
+            raise GiveUp(f"pager {p['backend']} is not configured")
+        try:
+            backend.send(note)
+        except DeliveryError as err:
+            if not err.transient:
+                raise GiveUp(str(err)) from None
+            delay = backoff(task.attempts, core.config.delivery.first_retry)
+            if err.retry_after:
+                delay = max(delay, timedelta(seconds=err.retry_after))
+            raise Retry(str(err), delay) from None
+    with core.db.tx() as session:
+        who = f"<@{p['user']}>" if p["backend"] == "slack" else f"{len(users)} recipient(s)"
+        append(session, task.incident_id, "page_sent",
+               f"Paged {note.role_label} (level {note.level}) via {p['backend']}: {who}",
+               data={"page": note.page_id, "level": note.level, "backend": p["backend"], "users": users})
+
+
+def _send_slack_dm(core: Core, note: PageNotice, user: str) -> None:
+    text = core.render.text("slack/page_dm.txt.j2", notice=note)
+    blocks = core.render.blocks("slack/page_dm.json.j2", notice=note, text=text)
+    try:
+        core.gateway.post(user, text, blocks)
+    except SlackError as err:
+        if err.code in ("user_not_found", "channel_not_found", "account_inactive", "user_disabled"):
+            raise GiveUp(str(err)) from None
+        raise Retry(str(err)) from None
+
+
+def notify_dead(core: Core, task: Task, error: str) -> None:
+    """A backend kept failing: page on Slack instead, and tell the channel."""
+    p = task.payload
+    with core.db.tx() as session:
+        lock_incident(session, task.incident_id)
+        page = session.get(Page, p["page"])
+        incident = session.get(Incident, task.incident_id)
+        append(session, incident.id, "page_failed",
+               f"Could not page {core.role_label(page.role)} via {p['backend']}: {error.splitlines()[0][:300]}",
+               data={"page": page.id, "backend": p["backend"], "level": p["level"]})
+        if p["backend"] == "slack" or page.state != "open":
+            return
+        for user in p.get("users", []):
+            enqueue(session, "page_notify", {"page": page.id, "level": p["level"], "backend": "slack", "user": user},
+                    incident_id=incident.id)
+        if incident.channel_id:
+            enqueue(session, "post", {"channel": incident.channel_id, "text":
+                    f":warning: {p['backend']} did not accept the page for {core.role_label(page.role)} after "
+                    f"{task.attempts} attempts; paged on Slack instead. Check the pager configuration."},
+                    incident_id=incident.id)
+
+
+def resolve_task(core: Core, task: Task) -> None:
+    p = task.payload
+    backend = core.backends.get(p["backend"])
+    if backend is None:
+        return
+    with core.db.read() as session:
+        page = session.get(Page, p["page"])
+        note = notice(core, session, page, page.level, list(page.notified or []))
+    try:
+        backend.resolve(note)
+    except DeliveryError as err:
+        if not err.transient:
+            raise GiveUp(str(err)) from None
+        raise Retry(str(err), backoff(task.attempts, core.config.delivery.first_retry)) from None
+    with core.db.tx() as session:
+        append(session, task.incident_id, "page_resolved", f"Resolved page #{page.id} on {p['backend']}",
+               data={"page": page.id, "backend": p["backend"]})
+
+
+def register_tasks(core: Core) -> None:
+    attempts = core.config.delivery.max_attempts
+    core.dispatcher.register("page_notify", lambda t: notify_task(core, t), max_attempts=attempts,
+                             on_dead=lambda t, e: notify_dead(core, t, e))
+    core.dispatcher.register("page_resolve", lambda t: resolve_task(core, t), max_attempts=attempts)

@@ -1,0 +1,212 @@
+"""The one door to the Slack Web API.
+
+Everything the bot sends to Slack goes through here, so the rules live in one place: link and
+media unfurling off on every message, rate limits and 5xx retried by slack_sdk's retry
+handlers, and Slack errors turned into `SlackError(code)` so the domain never sees Slack types.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+
+class SlackError(Exception):
+    def __init__(self, code: str, method: str) -> None:
+        super().__init__(f"{method}: {code}")
+        self.code = code
+        self.method = method
+
+
+def make_client(token: str, base_url: str, *, timeout: int = 15) -> WebClient:
+    client = WebClient(token=token, base_url=base_url, timeout=timeout)
+    client.retry_handlers = [
+        ConnectionErrorRetryHandler(max_retry_count=2),
+        RateLimitErrorRetryHandler(max_retry_count=5),
+        ServerErrorRetryHandler(max_retry_count=3),
+    ]
+    return client
+
+
+class SlackGateway:
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+        self._users: dict[str, dict[str, Any]] = {}
+        self._users_lock = threading.Lock()
+        self._bot_user_id: str | None = None
+
+    def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self.client.api_call(method, **kwargs)
+        except SlackApiError as exc:
+            raise SlackError(exc.response.get("error", "unknown_error"), method) from None
+        return response.data  # type: ignore[return-value]
+
+    # -- identity ----------------------------------------------------------------------
+    def bot_user_id(self) -> str:
+        if self._bot_user_id is None:
+            self._bot_user_id = self._call("auth.test")["user_id"]
+        return self._bot_user_id
+
+    # -- channels ----------------------------------------------------------------------
+    def create_channel(self, name: str, *, private: bool) -> dict[str, Any]:
+        return self._call("conversations.create", data={"name": name, "is_private": private})["channel"]
+
+    def find_channel(self, name: str) -> dict[str, Any] | None:
+        """A channel the bot can see by exact name (used to adopt one created before a crash)."""
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"types": "public_channel,private_channel", "limit": 200,
+                                      "exclude_archived": False}
+            if cursor:
+                params["cursor"] = cursor
+            data = self._call("conversations.list", params=params)
+            for channel in data.get("channels", []):
+                if channel.get("name") == name:
+                    return channel
+            cursor = (data.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+
+    def channel_info(self, channel: str) -> dict[str, Any]:
+        return self._call("conversations.info", params={"channel": channel})["channel"]
+
+    def members(self, channel: str) -> list[str]:
+        members: list[str] = []
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"channel": channel, "limit": 200}
+            if cursor:
+                params["cursor"] = cursor
+            data = self._call("conversations.members", params=params)
+            members += data.get("members", [])
+            cursor = (data.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return members
+
+    def invite(self, channel: str, users: list[str]) -> None:
+        """Invite users; someone already in the channel is not an error."""
+        if not users:
+            return
+        try:
+            self._call("conversations.invite", data={"channel": channel, "users": ",".join(users)})
+        except SlackError as err:
+            if err.code != "already_in_channel":
+                raise
+            if len(users) > 1:  # one of them was in already: invite the rest one by one
+                for user in users:
+                    self.invite(channel, [user])
+
+    def set_topic(self, channel: str, topic: str) -> None:
+        self._call("conversations.setTopic", data={"channel": channel, "topic": topic[:250]})
+
+    def set_purpose(self, channel: str, purpose: str) -> None:
+        self._call("conversations.setPurpose", data={"channel": channel, "purpose": purpose[:250]})
+
+    def archive(self, channel: str) -> None:
+        try:
+            self._call("conversations.archive", data={"channel": channel})
+        except SlackError as err:
+            if err.code != "already_archived":
+                raise
+
+    def open_dm(self, user: str) -> str:
+        return self._call("conversations.open", data={"users": user})["channel"]["id"]
+
+    def history(self, channel: str, *, limit: int = 100) -> list[dict[str, Any]]:
+        return self._call(
+            "conversations.history",
+            params={"channel": channel, "limit": limit, "include_all_metadata": True},
+        ).get("messages", [])
+
+    def message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        data = self._call("conversations.history",
+                          params={"channel": channel, "latest": ts, "inclusive": True, "limit": 1})
+        for message in data.get("messages", []):
+            if message.get("ts") == ts:
+                return message
+        return None
+
+    # -- messages ----------------------------------------------------------------------
+    def post(
+        self,
+        channel: str,
+        text: str,
+        blocks: list[dict[str, Any]] | None = None,
+        *,
+        thread_ts: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> str:
+        body: dict[str, Any] = {"channel": channel, "text": text, "unfurl_links": False, "unfurl_media": False}
+        if blocks is not None:
+            body["blocks"] = blocks
+        if thread_ts:
+            body["thread_ts"] = thread_ts
+        if metadata:
+            body["metadata"] = metadata
+        return self._call("chat.postMessage", json=body)["ts"]
+
+    def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        body: dict[str, Any] = {"channel": channel, "ts": ts, "text": text}
+        if blocks is not None:
+            body["blocks"] = blocks
+        self._call("chat.update", json=body)
+
+    def post_ephemeral(self, channel: str, user: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        body: dict[str, Any] = {"channel": channel, "user": user, "text": text}
+        if blocks is not None:
+            body["blocks"] = blocks
+        self._call("chat.postEphemeral", json=body)
+
+    def pin(self, channel: str, ts: str) -> None:
+        try:
+            self._call("pins.add", data={"channel": channel, "timestamp": ts})
+        except SlackError as err:
+            if err.code != "already_pinned":
+                raise
+
+    def permalink(self, channel: str, ts: str) -> str | None:
+        try:
+            return self._call("chat.getPermalink", params={"channel": channel, "message_ts": ts}).get("permalink")
+        except SlackError:
+            return None
+
+    def upload(self, channel: str, filename: str, content: str, title: str, comment: str | None = None) -> None:
+        try:
+            self.client.files_upload_v2(
+                channel=channel, filename=filename, content=content, title=title, initial_comment=comment
+            )
+        except SlackApiError as exc:
+            raise SlackError(exc.response.get("error", "unknown_error"), "files.upload") from None
+
+    # -- views -------------------------------------------------------------------------
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> dict[str, Any]:
+        return self._call("views.open", json={"trigger_id": trigger_id, "view": json.dumps(view)})["view"]
+
+    def update_view(self, view_id: str, view: dict[str, Any]) -> None:
+        self._call("views.update", json={"view_id": view_id, "view": json.dumps(view)})
+
+    # -- people ------------------------------------------------------------------------
+    def user(self, user_id: str) -> dict[str, Any] | None:
+        with self._users_lock:
+            if user_id in self._users:
+                return self._users[user_id]
+        try:
+            info = self._call("users.info", params={"user": user_id})["user"]
+        except SlackError:
+            return None
+        with self._users_lock:
+            self._users[user_id] = info
+        return info
+
+    def usergroup_members(self, usergroup: str) -> list[str]:
+        return self._call("usergroups.users.list", params={"usergroup": usergroup}).get("users", [])

@@ -1,0 +1,1 @@
+"""The incident timeline: an append-only, hash-chained record of everything that happened."""

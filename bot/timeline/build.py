@@ -1,0 +1,90 @@
+"""Reading an incident out of the database into the review's plain data (for every export)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..clock import utcnow
+from ..core import Core
+from ..db.models import Incident, Page, Participant, RoleAssignment, StepState, TimelineEvent, Timer
+from ..errors import NotFound
+from ..incidents import ref
+from .review import DeadlineView, EventView, IncidentReview, PageView, ResponderView, StepView
+
+
+def load_events(session: Session, incident_id: int) -> list[EventView]:
+    rows = session.execute(
+        select(TimelineEvent.seq, TimelineEvent.at, TimelineEvent.kind, TimelineEvent.actor, TimelineEvent.text,
+               TimelineEvent.data, TimelineEvent.prev_hash, TimelineEvent.hash)
+        .where(TimelineEvent.incident_id == incident_id).order_by(TimelineEvent.seq)
+    ).all()
+    return [EventView(seq=r.seq, at=r.at, kind=r.kind, actor=r.actor, text=r.text, data=r.data,
+                      prev_hash=r.prev_hash, hash=r.hash) for r in rows]
+
+
+def build_review(core: Core, incident_id: int) -> IncidentReview:
+    with core.db.read() as session:
+        incident = session.get(Incident, incident_id)
+        if incident is None:
+            raise NotFound(f"There is no incident {ref(incident_id)}.")
+        playbook = core.playbooks.get(incident.playbook_id)
+        states = {s.step_id: s for s in session.scalars(select(StepState).where(StepState.incident_id == incident_id))}
+        holders: dict[str, list[str]] = {}
+        for row in session.scalars(select(RoleAssignment).where(RoleAssignment.incident_id == incident_id)):
+            holders.setdefault(row.role, []).append(row.user_id)
+        roles_of: dict[str, list[str]] = {}
+        for role, users in holders.items():
+            for user in users:
+                roles_of.setdefault(user, []).append(core.role_label(role))
+        people = list(session.scalars(select(Participant.user_id).where(Participant.incident_id == incident_id)))
+        responders = [ResponderView(user_id=u, display=_display(core, u), roles=roles_of.get(u, []))
+                      for u in dict.fromkeys(people + list(roles_of))]
+        steps_def = playbook.steps if playbook else []
+        steps = []
+        for step in steps_def:
+            s = states.get(step.id)
+            steps.append(StepView(
+                id=step.id, title=step.title, owner_role=step.owner, owner_users=holders.get(step.owner, []),
+                state=s.state if s else "waiting", done_by=s.done_by if s else None,
+                done_at=s.done_at if s else None, skipped_reason=s.skipped_reason if s else None,
+                values={k: str(v) for k, v in (s.values or {}).items()} if s else {},
+            ))
+        titles = {step.id: step.title for step in steps_def}
+        deadlines = []
+        for timer in session.scalars(select(Timer).where(
+                Timer.incident_id == incident_id, Timer.kind.in_(("remind", "page"))).order_by(Timer.id)):
+            s = states.get(timer.step_id)
+            met = s.done_at if s is not None and s.state == "done" else None
+            if met is not None:
+                state = "met" if met <= timer.due_at else "missed"
+            elif timer.state == "fired":
+                state = "fired"
+            else:
+                state = timer.state if timer.state in ("pending", "cancelled") else "pending"
+            label = ("remind owner" if timer.target == "owner" else f"remind {timer.target}") \
+                if timer.kind == "remind" else f"page {timer.target}"
+            deadlines.append(DeadlineView(
+                step_id=timer.step_id or "", step_title=titles.get(timer.step_id, timer.step_id or ""),
+                label=label, basis="", clock_from=str(timer.spec.get("from", "declared")),
+                started_at=timer.armed_at, due_at=timer.due_at, met_at=met, state=state,
+            ))
+        pages = [PageView(id=p.id, role=core.role_label(p.role), level=p.level, reason=p.reason, sent_at=p.created_at,
+                          acked_at=p.acked_at, acked_by=p.acked_by, escalated=p.level > 1)
+                 for p in session.scalars(select(Page).where(Page.incident_id == incident_id).order_by(Page.id))]
+        first = states.get(steps_def[0].id) if steps_def else None
+        return IncidentReview(
+            ref=ref(incident.id), number=incident.id, title=incident.title, summary=incident.title,
+            playbook_id=incident.playbook_id, playbook_title=playbook.title if playbook else incident.playbook_id,
+            severity=incident.severity, status=incident.status, declared_at=incident.declared_at,
+            declared_by=incident.declared_by,
+            confirmed_at=first.done_at if first is not None and first.state == "done" else None,
+            resolved_at=incident.resolved_at, closed_at=incident.closed_at, resolution=incident.resolution,
+            channel_id=incident.channel_id, responders=responders, steps=steps, deadlines=deadlines,
+            pages=pages, events=load_events(session, incident_id), generated_at=utcnow(),
+        )
+
+
+def _display(core: Core, user: str) -> str:
+    person = core.config.people.get(user)
+    return person.name if person is not None and person.name else user

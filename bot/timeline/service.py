@@ -1,0 +1,100 @@
+"""What responders add to the timeline (notes from messages, 📌) and exporting it to Slack."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from ..clock import utcnow
+from ..core import Core
+from ..db.models import Incident, TimelineEvent
+from ..dispatcher import Retry
+from ..errors import InvalidInput, NotFound
+from ..incidents import ref
+from ..incidents.queries import by_channel, check_access
+from ..outbox import enqueue
+from ..slack_gateway import SlackError
+from . import export, links
+from .build import build_review
+from .store import append
+
+
+def _incident_for_channel(core: Core, channel_id: str) -> int:
+    with core.db.read() as session:
+        incident = by_channel(session, channel_id)
+        if incident is None:
+            raise NotFound("Only messages in an incident channel can be added to its timeline.")
+        return incident.id
+
+
+def add_message(core: Core, *, channel_id: str, message: dict[str, Any], actor: str, via: str) -> str:
+    """Keep a message as text, author, time and permalink. Files are never fetched or stored:
+    the event only records that the message had some."""
+    incident_id = _incident_for_channel(core, channel_id)
+    check_access(core, incident_id, actor)
+    ts = message.get("ts")
+    permalink = core.gateway.permalink(channel_id, ts) if core.gateway is not None and ts else None
+    files = message.get("files") or []
+    data = {"via": via, "author": message.get("user") or message.get("bot_id"), "message_ts": ts,
+            "permalink": permalink, "had_files": len(files)}
+    text = (message.get("text") or "").strip()
+    if files:
+        text = (text + "\n" if text else "") + f"[message had {len(files)} file(s); not copied]"
+    with core.db.tx() as session:
+        for existing in session.scalars(select(TimelineEvent).where(
+                TimelineEvent.incident_id == incident_id, TimelineEvent.kind == "note")):
+            if existing.data.get("message_ts") == ts and ts:
+                return f"That message is already on {ref(incident_id)}'s timeline (#{existing.seq})."
+        event = append(session, incident_id, "note", text or "(empty message)", actor=actor, data=data)
+    return f":memo: Added to {ref(incident_id)}'s timeline (#{event.seq})."
+
+
+def add_pinned_message(core: Core, *, channel_id: str, ts: str, actor: str) -> str:
+    _incident_for_channel(core, channel_id)
+    message = core.gateway.message(channel_id, ts)
+    if message is None:
+        raise NotFound("That message is gone.")
+    return add_message(core, channel_id=channel_id, message=message, actor=actor, via="reaction")
+
+
+def link_for(core: Core, incident_id: int) -> str:
+    secret = (core.settings.link_secret or core.settings.slack_signing_secret or "").encode()
+    token = links.sign_link(secret, incident_id, links.default_expiry(utcnow()))
+    base = (core.settings.public_url or f"http://127.0.0.1:{core.settings.port}").rstrip("/")
+    return f"{base}/incidents/{incident_id}?{links.TOKEN_PARAM}={token}"
+
+
+def post_to_channel(core: Core, incident_id: int, fmt: str, user: str) -> str:
+    if fmt not in export.FORMATS:
+        raise InvalidInput(f"Formats: {', '.join(export.FORMATS)}.")
+    if fmt == "html":
+        with core.db.tx() as session:
+            append(session, incident_id, "timeline_link", "Issued a one-hour link to the timeline page", actor=user,
+                   data={"format": "html"})
+        return (f":link: <{link_for(core, incident_id)}|{ref(incident_id)} timeline page> — for you only, "
+                "valid for one hour. Do not forward it.")
+    with core.db.tx() as session:
+        incident = session.get(Incident, incident_id)
+        enqueue(session, "upload_timeline", {"incident": incident_id, "format": fmt, "user": user,
+                                             "channel": incident.channel_id}, incident_id=incident_id)
+    core.dispatcher.kick()
+    return f":outbox_tray: Posting {ref(incident_id)}'s timeline ({fmt}) here as a file."
+
+
+def upload_task(core: Core, task) -> None:
+    p = task.payload
+    review = build_review(core, p["incident"])
+    body = export.render(review, p["format"], template_dir=core.settings.templates_dir)
+    name = export.filename(review, p["format"])
+    try:
+        core.gateway.upload(p["channel"], name, body, title=name, comment=f"{review.ref} timeline, requested by <@{p['user']}>")
+    except SlackError as err:
+        raise Retry(str(err)) from None
+    with core.db.tx() as session:
+        append(session, p["incident"], "timeline_exported", f"Posted the timeline as {name}", actor=p["user"],
+               data={"format": p["format"], "events": len(review.events)})
+
+
+def register_tasks(core: Core) -> None:
+    core.dispatcher.register("upload_timeline", lambda t: upload_task(core, t), max_attempts=10)

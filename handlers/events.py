@@ -1,0 +1,46 @@
+"""Events API: a 📌 on a message, people joining a channel, mentions of the bot."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import App
+
+from bot.core import Core
+from bot.errors import DomainError
+from bot.events_seen import first_time
+from bot.incidents import people
+from bot.incidents.declare import playbook_list
+from bot.timeline import service as timeline
+
+log = logging.getLogger(__name__)
+PIN_REACTIONS = {"pushpin", "round_pushpin"}
+
+
+def register(app: App, core: Core) -> None:
+    def is_new(body: dict[str, Any]) -> bool:
+        return first_time(core, body.get("event_id") or "")
+
+    def reaction_added(body: dict[str, Any], event: dict[str, Any]) -> None:
+        item = event.get("item") or {}
+        if event.get("reaction") not in PIN_REACTIONS or item.get("type") != "message" or not is_new(body):
+            return
+        try:
+            timeline.add_pinned_message(core, channel_id=item["channel"], ts=item["ts"], actor=event["user"])
+        except DomainError as err:
+            log.info("📌 not recorded: %s", err)
+
+    def member_joined_channel(body: dict[str, Any], event: dict[str, Any]) -> None:
+        if is_new(body):
+            people.joined(core, event["channel"], event["user"], event.get("inviter"))
+
+    def app_mention(body: dict[str, Any], event: dict[str, Any]) -> None:
+        if not is_new(body):
+            return
+        core.gateway.post(event["channel"], core.render.text("slack/help.txt.j2", playbooks=playbook_list(core)),
+                          thread_ts=event.get("ts"))
+
+    app.event("reaction_added")(reaction_added)
+    app.event("member_joined_channel")(member_joined_channel)
+    app.event("app_mention")(app_mention)

@@ -1,0 +1,90 @@
+"""Modal submissions: declare, a step's fields, a skip reason."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.core import Core
+from bot.errors import DomainError, InvalidInput
+from bot.incidents import queries, steps
+from bot.incidents.declare import declare
+from bot.slack_gateway import SlackError
+
+from .replies import SORRY
+
+
+def values_of(view: dict[str, Any]) -> dict[str, str]:
+    """`state.values` → {block_id: plain value} for the element types our modals use."""
+    out: dict[str, str] = {}
+    for block_id, actions in view.get("state", {}).get("values", {}).items():
+        for element in actions.values():
+            kind = element.get("type")
+            if kind == "static_select":
+                option = element.get("selected_option")
+                value = option["value"] if option else None
+            elif kind == "users_select":
+                value = element.get("selected_user")
+            else:
+                value = element.get("value")
+            if value not in (None, ""):
+                out[block_id] = value
+    return out
+
+
+def _answer_errors(ack: Ack, err: DomainError, default_block: str) -> None:
+    fields = err.fields if isinstance(err, InvalidInput) and err.fields else {default_block: str(err)}
+    ack(response_action="errors", errors=fields)
+
+
+def register(app: App, core: Core) -> None:
+    def on_declare(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        values = values_of(view)
+        meta = json.loads(view.get("private_metadata") or "{}")
+        user = body["user"]["id"]
+        try:
+            declared = declare(core, playbook_id=values.get("playbook", ""), summary=values.get("summary", ""),
+                               severity=values.get("severity"), user=user, channel_id=meta.get("channel"))
+        except DomainError as err:
+            _answer_errors(ack, err, "playbook" if "playbook" in str(err) else "summary")
+            return
+        except Exception:
+            ack(response_action="errors", errors={"summary": SORRY})
+            raise
+        ack()
+        text = core.render.text("slack/declared.txt.j2", declared=declared)
+        try:
+            if meta.get("channel"):
+                core.gateway.post_ephemeral(meta["channel"], user, text)
+            else:
+                core.gateway.post(user, text)
+        except SlackError:
+            core.gateway.post(user, text)  # not in that channel: tell them directly
+
+    def on_step_fields(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        meta = json.loads(view.get("private_metadata") or "{}")
+        user = body["user"]["id"]
+        try:
+            queries.check_access(core, meta["incident"], user)
+            steps.complete(core, meta["incident"], meta["step"], user, values_of(view))
+        except DomainError as err:
+            _answer_errors(ack, err, next(iter(values_of(view)), "reason"))
+            return
+        ack()
+
+    def on_step_skip(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        meta = json.loads(view.get("private_metadata") or "{}")
+        user = body["user"]["id"]
+        try:
+            queries.check_access(core, meta["incident"], user)
+            steps.skip(core, meta["incident"], meta["step"], user, values_of(view).get("reason", ""))
+        except DomainError as err:
+            ack(response_action="errors", errors={"reason": str(err)})
+            return
+        ack()
+
+    app.view("declare")(on_declare)
+    app.view("step_fields")(on_step_fields)
+    app.view("step_skip")(on_step_skip)

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Set up and run Safeguard on a fresh machine with only Python 3.11+.
+
+    python3 run.py demo     # the sandbox workspace and the bot, on SQLite
+    python3 run.py test     # the whole test suite (SQLite and PostgreSQL)
+    python3 run.py bench    # the benchmarks
+
+Each creates (or refreshes) the virtual environment .venv from pyproject.toml first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+
+
+def ensure_venv(extras: str) -> None:
+    if sys.version_info < (3, 11):
+        sys.exit("Safeguard needs Python 3.11 or newer.")
+    stamp = VENV / f".installed-{extras or 'base'}"
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == wanted and PY.exists():
+        return
+    if not PY.exists():
+        print("Creating .venv …", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    target = f".[{extras}]" if extras else "."
+    print(f"Installing safeguard-bot{f'[{extras}]' if extras else ''} into .venv …", flush=True)
+    subprocess.run([str(PY), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+    subprocess.run([str(PY), "-m", "pip", "install", "-q", "-e", target], check=True, cwd=ROOT)
+    stamp.write_text(wanted)
+
+
+def postgres_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def ensure_postgres() -> None:
+    """The PostgreSQL tests need a server on 127.0.0.1:5432; start the local cluster if it is down."""
+    if postgres_up() or not shutil.which("pg_ctlcluster") or not Path("/etc/postgresql").is_dir():
+        return
+    for version in sorted(os.listdir("/etc/postgresql")):
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"], check=False)
+
+
+def ensure_chromium() -> None:
+    """The timeline page is tested in a real headless Chromium (Debian's package)."""
+    if shutil.which("chromium") or os.environ.get("SAFEGUARD_SKIP_BROWSER"):
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("Installing Debian's chromium for the browser test …", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+                       check=False, env=env, stdout=subprocess.DEVNULL)
+
+
+def main(argv: list[str]) -> int:
+    command, rest = (argv[0], argv[1:]) if argv else ("help", [])
+    if command == "demo":
+        ensure_venv("")
+        return subprocess.call([str(BIN / "safeguard"), "demo", *rest], cwd=ROOT)
+    if command == "test":
+        ensure_venv("test")
+        ensure_postgres()
+        ensure_chromium()
+        args = rest or ["-n", "2"]
+        return subprocess.call([str(PY), "-m", "pytest", *args], cwd=ROOT)
+    if command == "bench":
+        ensure_venv("test")
+        code = 0
+        for script in ("ack.py", "timers.py", "timeline.py"):
+            print(f"== bench/{script}", flush=True)
+            code |= subprocess.call([str(PY), str(ROOT / "bench" / script)], cwd=ROOT)
+        return code
+    print(__doc__)
+    return 0 if command == "help" else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

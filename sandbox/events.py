@@ -1,0 +1,86 @@
+"""Events the sandbox sends to the bot on its own, with Slack's retries."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from .models import Delivery
+
+if TYPE_CHECKING:
+    from .server import Sandbox
+
+
+class EventSender:
+    """Delivers Events API callbacks in background threads, retrying failures like Slack.
+
+    Slack retries an event it got no 2xx for within 3 s (up to 3 times, with
+    `X-Slack-Retry-Num`/`X-Slack-Retry-Reason`), unless the app answered `X-Slack-No-Retry: 1`.
+    Slack waits 1 min and 5 min between retries; the sandbox waits `retry_delays`.
+    """
+
+    def __init__(self, sandbox: Sandbox, retry_delays: tuple[float, ...] = (0.5, 2.0, 5.0)) -> None:
+        self.sandbox = sandbox
+        self.retry_delays = tuple(retry_delays)
+        self.stopping = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def deliver_async(self, events: list[dict[str, Any]]) -> threading.Thread:
+        """Send `events` one after another in a new daemon thread."""
+        thread = threading.Thread(
+            target=self._deliver_all, args=(list(events),), name="sandbox-events", daemon=True
+        )
+        self.threads = [t for t in self.threads if t.is_alive()] + [thread]
+        thread.start()
+        return thread
+
+    def _deliver_all(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            if self.stopping.is_set():
+                return
+            self.deliver(event)
+
+    def deliver(self, event: dict[str, Any]) -> Delivery:
+        """Send one event now (blocking), with retries; the outcome is kept in `deliveries`."""
+        driver = self.sandbox.driver
+        ws = self.sandbox.state
+        delivery = Delivery(kind=event.get("type", ""), body={"event": event})
+        with ws.lock:
+            ws.deliveries.append(delivery)
+        event_id = None
+        reason = "http_timeout"
+        for attempt in range(len(self.retry_delays) + 1):
+            if attempt and self.stopping.wait(self.retry_delays[attempt - 1]):
+                return delivery
+            if not driver.bot_url:
+                delivery.attempts.append({"status": None, "error": "no bot url"})
+                return delivery
+            result = driver.event(
+                event, retry_num=attempt or None, retry_reason=reason, event_id=event_id,
+                timeout=driver.ack_deadline,
+            )
+            if isinstance(result.payload, dict):
+                event_id = result.payload.get("event_id")
+                delivery.body = result.payload
+            delivery.attempts.append(
+                {"status": result.status, "elapsed": result.elapsed, "error": result.error}
+            )
+            if result.ok:
+                return delivery
+            if result.headers.get("x-slack-no-retry") == "1":
+                return delivery
+            if result.timed_out:
+                reason = "http_timeout"
+            elif result.status is None:
+                reason = "connection_failed"
+            else:
+                reason = "http_error"
+        return delivery
+
+    def wait(self, timeout: float = 5.0) -> None:
+        """Wait for the deliveries in flight (tests)."""
+        for thread in list(self.threads):
+            thread.join(timeout)
+
+    def stop(self) -> None:
+        self.stopping.set()

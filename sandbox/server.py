@@ -1,0 +1,141 @@
+"""`Sandbox`: the fake Slack workspace served over real HTTP in a background thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from waitress.channel import HTTPChannel
+from waitress.server import create_server
+
+from .driver import Driver
+from .events import EventSender
+from .faults import Faults
+from .models import Call, Delivery
+from .webapp import create_app
+from .workspace import Workspace, demo_workspace
+
+log = logging.getLogger(__name__)
+
+
+class Sandbox:
+    """A local stand-in for Slack: Web API at `api_url`, a driver towards the bot, a page at `/`.
+
+    >>> with Sandbox(bot_url="http://127.0.0.1:3000/slack/events") as sb:
+    ...     client = WebClient(base_url=sb.api_url, token=sb.bot_token)
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        bot_url: str | None = None,
+        signing_secret: str = "sandbox-signing-secret",
+        bot_token: str = "xoxb-sandbox-token",
+        workspace: Workspace | None = None,
+        emit_events: bool = True,
+        *,
+        host: str = "127.0.0.1",
+        clock: Any = None,
+        event_retry_delays: tuple[float, ...] = (0.5, 2.0, 5.0),
+        threads: int = 16,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.signing_secret = signing_secret
+        self.bot_token = bot_token
+        self.emit_events = emit_events
+        self.threads = threads
+        self.state: Workspace = workspace if workspace is not None else demo_workspace()
+        if clock is not None:
+            self.state.clock = clock
+        self.faults = Faults()
+        self.driver = Driver(bot_url, signing_secret, self)
+        self.events = EventSender(self, event_retry_delays)
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not started")
+        return f"http://{self.host}:{self.port}/"
+
+    @property
+    def api_url(self) -> str:
+        """What the bot puts in SLACK_API_URL (ends with `/`)."""
+        return self.base_url + "api/"
+
+    @property
+    def bot_url(self) -> str | None:
+        return self.driver.bot_url
+
+    def set_bot_url(self, url: str | None) -> None:
+        """Where commands, interactions and events go (`http://host:port/slack/events`)."""
+        self.driver.bot_url = url
+
+    @property
+    def clock(self) -> Any:
+        """The workspace clock (`now()`); replace it with a ManualClock to move time in tests."""
+        return self.state.clock
+
+    @clock.setter
+    def clock(self, value: Any) -> None:
+        self.state.clock = value
+
+    @property
+    def calls(self) -> list[Call]:
+        return self.state.calls
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        return self.state.deliveries
+
+    def calls_of(self, method: str) -> list[Call]:
+        return self.state.calls_of(method)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> Sandbox:
+        if self._server is not None:
+            return self
+        self.events.stopping.clear()
+        self._server = create_server(
+            create_app(self), host=self.host, port=self.port, threads=self.threads, ident="sandbox"
+        )
+        self.port = self._server.effective_port
+        self._thread = threading.Thread(target=self._server.run, name="sandbox-http", daemon=True)
+        self._thread.start()
+        log.info("sandbox listening on %s", self.base_url)
+        return self
+
+    def stop(self) -> None:
+        self.events.stop()
+        server, self._server = self._server, None
+        if server is None:
+            return
+        # close the listener and every connection from inside the loop thread, so it ends now
+        server.trigger.pull_trigger(lambda: _close_all(server))
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        server.task_dispatcher.shutdown(timeout=1)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _close_all(server: Any) -> None:
+    for channel in list(server._map.values()):
+        try:
+            if isinstance(channel, HTTPChannel):
+                channel.handle_close()
+            else:
+                channel.close()
+        except OSError:
+            pass

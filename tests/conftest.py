@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import DEMO_CONFIG, RunningBot, postgres_reachable, postgres_schema
+
+_PG: bool | None = None
+
+
+def _pg_ok() -> bool:
+    global _PG
+    if _PG is None:
+        _PG = postgres_reachable()
+    return _PG
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path: Path) -> Iterator[str]:
+    """Every test that touches the database runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'safeguard.db'}"
+        return
+    if not _pg_ok():
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 and CI is set: it must run here")
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    with postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def sandbox() -> Iterator:
+    from sandbox.server import Sandbox
+
+    with Sandbox(signing_secret="test-signing-secret") as box:
+        yield box
+
+
+def make_bot(sandbox, db_url: str, *, config: Path = DEMO_CONFIG, playbooks: Path | None = None,
+             start_scheduler: bool = True, env: dict[str, str] | None = None, **settings_overrides):
+    from bot.app import create_bot
+    from bot.db.engine import Database
+    from bot.server import BotServer
+    from bot.settings import Settings
+
+    if not db_url.startswith("sqlite"):
+        database = Database(db_url)
+        database.upgrade()
+        database.dispose()
+    values = dict(
+        slack_bot_token=sandbox.bot_token, slack_signing_secret="test-signing-secret",
+        slack_api_url=sandbox.api_url, database_url=db_url, config_path=config, port=0,
+        sweep_seconds=0.2,
+    )
+    if playbooks is not None:
+        values["playbooks_dir"] = playbooks
+    values.update(settings_overrides)
+    env = {"PD_ROUTING_KEY": "test0routing0key0000000000000000", "SMTP_URL": "smtp://127.0.0.1:1", **(env or {})}
+    bot = create_bot(Settings(**values), env=env)
+    server = BotServer(bot, port=0)
+    if start_scheduler:
+        server.start()
+    else:
+        import threading
+
+        threading.Thread(target=server.server.run, daemon=True).start()
+    sandbox.set_bot_url(server.events_url)
+    return RunningBot(bot=bot, server=server, sandbox=sandbox)
+
+
+@pytest.fixture
+def running(sandbox, db_url) -> Iterator[RunningBot]:
+    handle = make_bot(sandbox, db_url)
+    try:
+        yield handle
+    finally:
+        handle.server.stop()
