@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from flask import Flask
 from slack_bolt import App
@@ -80,9 +81,11 @@ def build_core(settings: Settings, *, migrate: bool | None = None, env: dict[str
     if slack:
         if not settings.slack_bot_token:
             raise StartupError("SLACK_BOT_TOKEN is not set.")
-        gateway = SlackGateway(make_client(settings.slack_bot_token, settings.slack_api_url))
+        gateway = SlackGateway(make_client(settings.slack_bot_token, settings.slack_api_url,
+                                           backoff=settings.slack_retry_backoff))
     return Core(settings=settings, db=db, config=config, playbooks=playbooks,
-                render=Renderer(settings.templates_dir), dispatcher=Dispatcher(db, workers=settings.task_workers),
+                render=Renderer(settings.templates_dir), dispatcher=Dispatcher(db, workers=settings.task_workers,
+                                                         first_retry=timedelta(seconds=settings.task_first_retry)),
                 gateway=gateway, backends=build_backends(config.pagers, env) if slack else {})
 
 

@@ -53,7 +53,8 @@ def _arm_step_timer(core: Core, session: Session, incident: Incident, step, inde
         f"remind {core.role_label(target)}" if kind == "remind" else f"page {core.role_label(target)}")
     add_timer(
         core, session, incident, kind=kind, due=base + timer.after, step_id=step.id, target=target,
-        spec={"index": index, "after": format_duration(timer.after), "from": timer.from_},
+        spec={"index": index, "after": format_duration(timer.after), "from": timer.from_,
+              "basis": timer.basis or ""},
         text=f"Clock for “{step.title}”: {what} {format_duration(timer.after)} after {timer.from_}",
     )
 
@@ -98,9 +99,14 @@ def arm_status_update(core: Core, session: Session, incident: Incident, now: dat
               text=f"Status-update reminder every {format_duration(every)} ({incident.severity})")
 
 
+def is_legal(timer: Timer) -> bool:
+    """A clock the law sets (the playbook's `basis` says `law: …`), like the 1-year preservation."""
+    return str(timer.spec.get("basis", "")).lower().startswith("law")
+
+
 def cancel_timers(
     session: Session, incident_id: int, *, reason: str, actor: str | None = None,
-    step_id: str | None = None, kinds: tuple[str, ...] | None = None,
+    step_id: str | None = None, kinds: tuple[str, ...] | None = None, keep_legal: bool = False,
 ) -> int:
     query = select(Timer).where(Timer.incident_id == incident_id, Timer.state == "pending")
     if step_id is not None:
@@ -109,6 +115,11 @@ def cancel_timers(
         query = query.where(Timer.kind.in_(kinds))
     count = 0
     for timer in session.scalars(query):
+        if keep_legal and is_legal(timer):
+            append(session, incident_id, "timer_kept", f"Legal clock kept running: {reason}", actor=actor,
+                   data={"timer": timer.id, "kind": timer.kind, "step": timer.step_id,
+                         "due_at": timer.due_at.isoformat(), "basis": timer.spec.get("basis")})
+            continue
         timer.state = "cancelled"
         append(session, incident_id, "timer_cancelled", f"Clock cancelled: {reason}", actor=actor,
                data={"timer": timer.id, "kind": timer.kind, "step": timer.step_id, "reason": reason})

@@ -64,8 +64,10 @@ class Dispatcher:
         lease: timedelta = timedelta(minutes=2),
         batch: int = 200,
         node: str | None = None,
+        first_retry: timedelta = timedelta(seconds=2),
     ) -> None:
         self.db = db
+        self.first_retry = first_retry
         self.kinds: dict[str, TaskKind] = {}
         self.timer_firer: Callable[[datetime], int] | None = None
         self.lease = lease
@@ -80,6 +82,7 @@ class Dispatcher:
         self.inline = False  # tests: run tasks in the calling thread
 
     def register(self, kind: str, handler: TaskHandler, **options: Any) -> None:
+        options.setdefault("first_retry", self.first_retry)
         self.kinds[kind] = TaskKind(handler, **options)
 
     # -- when to look ------------------------------------------------------------------

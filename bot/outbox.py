@@ -22,8 +22,8 @@ def enqueue(
     incident_id: int | None = None,
     not_before: datetime | None = None,
     dedup_key: str | None = None,
-) -> None:
-    """Add a task. With a dedup_key, a task still pending under that key absorbs this one."""
+) -> bool:
+    """Add a task; False when a task still pending under the same dedup_key absorbed it."""
     now = utcnow()
     values = {
         "kind": kind,
@@ -38,10 +38,11 @@ def enqueue(
     if dedup_key is None:
         session.add(Task(**values))
         session.flush()
-        return
+        return True
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(Task).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"]))
+    result = session.execute(insert(Task).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"]))
+    return result.rowcount == 1
 
 
 def pending_count(session: Session) -> int:

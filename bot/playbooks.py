@@ -89,7 +89,8 @@ class Field(StrictModel):
     options: list[str] = PydanticField(default_factory=list, validate_default=True)
     """The choices of a select field (required for select, forbidden otherwise)."""
     pattern: str | None = None
-    """A regular expression a text value must match (``re.fullmatch``; text fields only)."""
+    """A regular expression a text value must match (``re.search``, so anchor it: ``^…$``;
+    text fields only)."""
     required: bool = True
     hint: str = ""
 
@@ -133,7 +134,7 @@ class Field(StrictModel):
         if self.type == "select":
             return value in self.options
         if self.type == "text" and self.pattern is not None:
-            return re.fullmatch(self.pattern, value) is not None
+            return re.search(self.pattern, value) is not None
         return True
 
 

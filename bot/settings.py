@@ -27,6 +27,8 @@ class Settings(BaseModel):
     listener_workers: int = 32
     task_workers: int = 32
     sweep_seconds: float = Field(default=1.0, gt=0)
+    slack_retry_backoff: float = Field(default=0.5, gt=0)  # slack_sdk's 5xx backoff factor
+    task_first_retry: float = Field(default=2.0, gt=0)  # seconds before an outbox task's first retry
     link_secret: str | None = None  # signs timeline links; defaults to the signing secret
     public_url: str | None = None  # where the bot's own pages are reachable (timeline links)
 

@@ -18,6 +18,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 
 
 class SlackError(Exception):
@@ -27,12 +28,13 @@ class SlackError(Exception):
         self.method = method
 
 
-def make_client(token: str, base_url: str, *, timeout: int = 15) -> WebClient:
+def make_client(token: str, base_url: str, *, timeout: int = 15, backoff: float = 0.5) -> WebClient:
     client = WebClient(token=token, base_url=base_url, timeout=timeout)
+    interval = BackoffRetryIntervalCalculator(backoff_factor=backoff)
     client.retry_handlers = [
-        ConnectionErrorRetryHandler(max_retry_count=2),
-        RateLimitErrorRetryHandler(max_retry_count=5),
-        ServerErrorRetryHandler(max_retry_count=3),
+        ConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
+        RateLimitErrorRetryHandler(max_retry_count=5),  # waits what Retry-After says
+        ServerErrorRetryHandler(max_retry_count=3, interval_calculator=interval),
     ]
     return client
 

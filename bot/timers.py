@@ -61,9 +61,9 @@ def _act(core: Core, session, timer: Timer) -> None:
         append(session, incident.id, "timer_fired", f"Page #{timer.page_id} not acknowledged in time", data=base)
         pages.escalate(core, session, timer)
         return
-    if incident.status != "open" and timer.kind != "remind":
-        append(session, incident.id, "timer_fired", f"Clock ran out after the incident was {incident.status}; "
-                                                    "nothing sent", data=base)
+    if incident.status != "open" and timer.kind == "status":
+        append(session, incident.id, "timer_fired", f"Status update not needed: the incident is {incident.status}",
+               data=base)
         return
     playbook = core.playbook(incident.playbook_id)
     step = playbook.step(timer.step_id) if timer.step_id else None
@@ -74,11 +74,20 @@ def _act(core: Core, session, timer: Timer) -> None:
                data=base)
         text = core.render.text("slack/reminder.txt.j2", ref=ref(incident.id), step=step, users=users,
                                 label=core.role_label(role), due=timer.due_at, spec=timer.spec)
-        if incident.channel_id:
+        what = f"Reminded {core.role_label(role)} about “{step.title if step else ''}”"
+        if incident.channel_id and not incident.archived and incident.status != "closed":
             enqueue(session, "post", {"channel": incident.channel_id, "text": text, "event": {
-                "kind": "reminder_sent", "text": f"Reminded {core.role_label(role)} about “{step.title if step else ''}”",
+                "kind": "reminder_sent", "text": what,
                 "data": {"timer": timer.id, "users": users, "step": timer.step_id}}}, incident_id=incident.id)
+        else:  # the channel is archived (a legal clock outliving the incident): tell them directly
+            for user in users:
+                enqueue(session, "post", {"channel": user, "text": text, "event": {
+                    "kind": "reminder_sent", "text": what + " by direct message",
+                    "data": {"timer": timer.id, "users": [user], "step": timer.step_id}}}, incident_id=incident.id)
         request_refresh(session, incident)
+    elif timer.kind == "page" and incident.status == "closed":
+        append(session, incident.id, "timer_fired", "Deadline passed after the incident was closed; not paging",
+               data=base)
     elif timer.kind == "page":
         append(session, incident.id, "timer_fired", f"Deadline for “{step.title}” passed: paging "
                                                     f"{core.role_label(timer.target)}", data=base)

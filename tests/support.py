@@ -75,8 +75,8 @@ class RunningBot:
         """Run every due task to completion (the outbox empties)."""
         from sqlalchemy import func, select
 
-        from bot.db.models import Task
         from bot.clock import utcnow
+        from bot.db.models import Task
 
         def idle() -> bool:
             self.core.dispatcher.tick()

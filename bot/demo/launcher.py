@@ -16,9 +16,9 @@ DEMO_CONFIG = Path(__file__).resolve().parent / "safeguard.yaml"
 
 def run_demo(*, sandbox_port: int, bot_port: int, database_url: str, block: bool = True):
     from aiosmtpd.controller import Controller
-    from sandbox.server import Sandbox
 
     from sandbox.pagerduty import PagerDutyStandIn
+    from sandbox.server import Sandbox
 
     from ..app import create_bot
     from ..server import BotServer

@@ -25,13 +25,16 @@ def render_checklist(core: Core, view: IncidentView) -> tuple[str, list[dict[str
 
 
 def request_refresh(session: Session, incident: Incident) -> None:
-    """Ask for the checklist to be redrawn: at once if it was not drawn in the last second,
-    else one second after the last drawing. Requests while one is pending fold into it."""
+    """Ask for the checklist to be redrawn: at once if no redraw was planned in the last second,
+    else one second after the last planned one. Requests while one is pending fold into it
+    (the dedup key), so a burst of clicks costs two chat.update calls, and the last one draws
+    the state after every click."""
     now = utcnow()
-    last = incident.checklist_rendered_at
+    last = incident.checklist_rendered_at  # when the latest redraw was planned for
     when = now if last is None or now - last >= REFRESH_GAP else last + REFRESH_GAP
-    enqueue(session, "refresh_checklist", {"incident": incident.id}, incident_id=incident.id,
-            not_before=when, dedup_key=f"refresh:{incident.id}")
+    if enqueue(session, "refresh_checklist", {"incident": incident.id}, incident_id=incident.id,
+               not_before=when, dedup_key=f"refresh:{incident.id}"):
+        incident.checklist_rendered_at = when
 
 
 def refresh_task(core: Core, task: Task) -> None:
@@ -40,7 +43,6 @@ def refresh_task(core: Core, task: Task) -> None:
         incident = session.get(Incident, incident_id)
         if incident is None or incident.checklist_ts is None or incident.channel_id is None:
             return  # provisioning will post the current state
-        incident.checklist_rendered_at = utcnow()
         view = load_view(core, session, incident)
         channel, ts = incident.channel_id, incident.checklist_ts
     text, blocks = render_checklist(core, view)

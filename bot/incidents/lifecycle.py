@@ -83,7 +83,8 @@ def close(core: Core, incident_id: int, user: str) -> str:
         if incident.status == "open":
             incident.resolved_at = incident.resolved_at or utcnow()
         incident.status, incident.closed_at = "closed", utcnow()
-        cancel_timers(session, incident_id, reason="incident closed", actor=user)
+        # A legal clock (the 1-year preservation review) outlives the incident's channel.
+        cancel_timers(session, incident_id, reason="incident closed", actor=user, keep_legal=True)
         archive = core.config.archive_on_close and incident.channel_id is not None
         append(session, incident_id, "closed", "Closed" + (" and the channel archived" if archive else ""),
                actor=user, data={"archive": archive})

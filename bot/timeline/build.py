@@ -66,7 +66,7 @@ def build_review(core: Core, incident_id: int) -> IncidentReview:
                 if timer.kind == "remind" else f"page {timer.target}"
             deadlines.append(DeadlineView(
                 step_id=timer.step_id or "", step_title=titles.get(timer.step_id, timer.step_id or ""),
-                label=label, basis="", clock_from=str(timer.spec.get("from", "declared")),
+                label=label, basis=str(timer.spec.get("basis", "")), clock_from=str(timer.spec.get("from", "declared")),
                 started_at=timer.armed_at, due_at=timer.due_at, met_at=met, state=state,
             ))
         pages = [PageView(id=p.id, role=core.role_label(p.role), level=p.level, reason=p.reason, sent_at=p.created_at,
