@@ -42,6 +42,7 @@ class Safeguard:
     bolt: App
     web: Flask
     clockwork: Clockwork
+    listeners: dict[str, list[str]] = field(default_factory=dict)
     _started: bool = field(default=False)
 
     def start(self) -> Safeguard:
@@ -126,6 +127,6 @@ def create_bot(settings: Settings, *, migrate: bool | None = None, env: dict[str
         listener_executor=ThreadPoolExecutor(max_workers=settings.listener_workers,
                                              thread_name_prefix="safeguard-listener"),
     )
-    register(bolt, core)
+    listeners = register(bolt, core)
     web = create_web(core, bolt, clockwork)
-    return Safeguard(settings=settings, core=core, bolt=bolt, web=web, clockwork=clockwork)
+    return Safeguard(settings=settings, core=core, bolt=bolt, web=web, clockwork=clockwork, listeners=listeners)

@@ -9,9 +9,12 @@ from bot.core import Core
 from . import actions, commands, events, shortcuts, views
 
 
-def register(app: App, core: Core) -> None:
-    commands.register(app, core)
-    actions.register(app, core)
-    views.register(app, core)
-    shortcuts.register(app, core)
-    events.register(app, core)
+def register(app: App, core: Core) -> dict[str, list[str]]:
+    """Register every listener; returns what was registered, by kind (checked against app.yaml)."""
+    return {
+        "commands": commands.register(app, core),
+        "actions": actions.register(app, core),
+        "views": views.register(app, core),
+        "shortcuts": shortcuts.register(app, core),
+        "events": events.register(app, core),
+    }

@@ -25,7 +25,7 @@ def _target(core: Core, body: dict[str, Any]) -> tuple[int, str, str]:
     return int(number), step_id, user
 
 
-def register(app: App, core: Core) -> None:
+def register(app: App, core: Core) -> list[str]:
     @guarded
     def step_done(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
@@ -60,3 +60,4 @@ def register(app: App, core: Core) -> None:
     app.action("step_skip")(step_skip)
     app.action("step_undo")(step_undo)
     app.action("page_ack")(page_ack)
+    return ["step_done", "step_skip", "step_undo", "page_ack"]

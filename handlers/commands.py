@@ -41,7 +41,7 @@ class Ctx:
         self.ack(**ephemeral(text, blocks))
 
 
-def register(app: App, core: Core) -> None:
+def register(app: App, core: Core) -> list[str]:
     @guarded
     def incident_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         sub, rest = split_command(body.get("text", ""))
@@ -53,6 +53,7 @@ def register(app: App, core: Core) -> None:
         handler(ctx)
 
     app.command("/incident")(incident_command)
+    return ["/incident"]
 
 
 def _help(ctx: Ctx) -> None:

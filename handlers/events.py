@@ -1,4 +1,4 @@
-"""Events API: a 📌 on a message, people joining a channel, mentions of the bot."""
+"""Events API: a 📌 on a message, people joining or leaving a channel, mentions of the bot."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 PIN_REACTIONS = {"pushpin", "round_pushpin"}
 
 
-def register(app: App, core: Core) -> None:
+def register(app: App, core: Core) -> list[str]:
     def is_new(body: dict[str, Any]) -> bool:
         return first_time(core, body.get("event_id") or "")
 
@@ -35,6 +35,10 @@ def register(app: App, core: Core) -> None:
         if is_new(body):
             people.joined(core, event["channel"], event["user"], event.get("inviter"))
 
+    def member_left_channel(body: dict[str, Any], event: dict[str, Any]) -> None:
+        if is_new(body):
+            people.left(core, event["channel"], event["user"])
+
     def app_mention(body: dict[str, Any], event: dict[str, Any]) -> None:
         if not is_new(body):
             return
@@ -43,4 +47,6 @@ def register(app: App, core: Core) -> None:
 
     app.event("reaction_added")(reaction_added)
     app.event("member_joined_channel")(member_joined_channel)
+    app.event("member_left_channel")(member_left_channel)
     app.event("app_mention")(app_mention)
+    return ["reaction_added", "member_joined_channel", "member_left_channel", "app_mention"]

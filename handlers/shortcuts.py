@@ -12,7 +12,7 @@ from bot.timeline import service as timeline
 from .replies import guarded
 
 
-def register(app: App, core: Core) -> None:
+def register(app: App, core: Core) -> list[str]:
     @guarded
     def add_to_timeline(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
@@ -22,3 +22,4 @@ def register(app: App, core: Core) -> None:
         respond(text=text, response_type="ephemeral", replace_original=False)
 
     app.shortcut("add_to_timeline")(add_to_timeline)
+    return ["add_to_timeline"]

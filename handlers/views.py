@@ -39,7 +39,7 @@ def _answer_errors(ack: Ack, err: DomainError, default_block: str) -> None:
     ack(response_action="errors", errors=fields)
 
 
-def register(app: App, core: Core) -> None:
+def register(app: App, core: Core) -> list[str]:
     def on_declare(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         values = values_of(view)
         meta = json.loads(view.get("private_metadata") or "{}")
@@ -88,3 +88,4 @@ def register(app: App, core: Core) -> None:
     app.view("declare")(on_declare)
     app.view("step_fields")(on_step_fields)
     app.view("step_skip")(on_step_skip)
+    return ["declare", "step_fields", "step_skip"]

@@ -528,6 +528,46 @@ class Driver:
             return Result(None, payload=event, delivered=False)
         return self.event(event, timestamp=timestamp, signature=signature)
 
+    def join(
+        self,
+        user: str,
+        channel: str,
+        *,
+        inviter: str | None = None,
+        timestamp: int | str | None = None,
+        signature: str | None = None,
+    ) -> Result:
+        """`user` joins (or a human `inviter` adds them to) a channel; the bot hears
+        `member_joined_channel` if it is in the channel."""
+        ws = self.ws
+        user = self._user(user)
+        with ws.lock:
+            ch = self._channel(channel)
+            if ch.is_im or user in ch.members:
+                raise ValueError(f"{user} cannot join {ch.id}")
+            if ch.is_private and (inviter is None or inviter not in ch.members):
+                raise ValueError(f"{ch.name} is private: an inviter who is a member is needed")
+            ch.members.append(user)
+            note = Message(
+                channel=ch.id, ts=ws.next_ts(), user=user, text=f"<@{user}> has joined the channel",
+                subtype="channel_join", source="system", args={"inviter": inviter} if inviter else {},
+            )
+            ws.add_message(note)
+            event = {
+                "type": "member_joined_channel",
+                "user": user,
+                "channel": ch.id,
+                "channel_type": "G" if ch.is_private else "C",
+                "team": ws.team_id,
+                "event_ts": note.ts,
+            }
+            if inviter:
+                event["inviter"] = inviter
+            bot_member = ws.bot_user_id in ch.members
+        if not bot_member:
+            return Result(None, payload=event, delivered=False)
+        return self.event(event, timestamp=timestamp, signature=signature)
+
     def post_as(
         self,
         user: str,

@@ -23,22 +23,34 @@ class EventSender:
         self.sandbox = sandbox
         self.retry_delays = tuple(retry_delays)
         self.stopping = threading.Event()
-        self.threads: list[threading.Thread] = []
+        self._idle = threading.Condition()
+        self._pending = 0
 
-    def deliver_async(self, events: list[dict[str, Any]]) -> threading.Thread:
+    def reserve(self) -> None:
+        """Count a batch that will be handed to deliver_async(reserved=True) soon."""
+        with self._idle:
+            self._pending += 1
+
+    def deliver_async(self, events: list[dict[str, Any]], reserved: bool = False) -> threading.Thread:
         """Send `events` one after another in a new daemon thread."""
+        if not reserved:
+            self.reserve()
         thread = threading.Thread(
             target=self._deliver_all, args=(list(events),), name="sandbox-events", daemon=True
         )
-        self.threads = [t for t in self.threads if t.is_alive()] + [thread]
         thread.start()
         return thread
 
     def _deliver_all(self, events: list[dict[str, Any]]) -> None:
-        for event in events:
-            if self.stopping.is_set():
-                return
-            self.deliver(event)
+        try:
+            for event in events:
+                if self.stopping.is_set():
+                    return
+                self.deliver(event)
+        finally:
+            with self._idle:
+                self._pending -= 1
+                self._idle.notify_all()
 
     def deliver(self, event: dict[str, Any]) -> Delivery:
         """Send one event now (blocking), with retries; the outcome is kept in `deliveries`."""
@@ -77,10 +89,10 @@ class EventSender:
                 reason = "http_error"
         return delivery
 
-    def wait(self, timeout: float = 5.0) -> None:
-        """Wait for the deliveries in flight (tests)."""
-        for thread in list(self.threads):
-            thread.join(timeout)
+    def wait(self, timeout: float = 5.0) -> bool:
+        """Wait until every event batch announced so far was delivered (or gave up)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
     def stop(self) -> None:
         self.stopping.set()

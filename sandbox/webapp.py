@@ -98,7 +98,8 @@ def create_app(sandbox: Sandbox) -> Flask:
         response.headers.update(headers)
         if ctx.events and sandbox.emit_events and sandbox.driver.bot_url:
             events = list(ctx.events)
-            response.call_on_close(lambda: sandbox.events.deliver_async(events))
+            sandbox.events.reserve()  # so events.wait() right after the answer sees them
+            response.call_on_close(lambda: sandbox.events.deliver_async(events, reserved=True))
         for fn in ctx.after:
             response.call_on_close(fn)
         return response
@@ -167,6 +168,10 @@ def create_app(sandbox: Sandbox) -> Flask:
     @app.get("/archives/<channel>/<message>")
     def permalink(channel: str, message: str) -> Response:
         return redirect(f"/#{channel}/{message}")
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status=204)
 
     @app.get("/")
     def index() -> Response:

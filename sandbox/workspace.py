@@ -180,12 +180,21 @@ class Workspace:
         u = self.users.get(user_id)
         return u.name if u else user_id
 
-    def messages(self, channel: str, include_replies: bool = True) -> list[Message]:
-        """Messages everyone in the channel sees, oldest first."""
+    def messages(
+        self, channel: str, include_replies: bool = True, system: bool = False
+    ) -> list[Message]:
+        """Messages everyone in the channel sees, oldest first.
+
+        Slack's own notices (`channel_join`, `channel_topic`, … subtypes) are left out unless
+        `system`; conversations.history always includes them, as Slack does.
+        """
         with self.lock:
             ch = self._need_channel(channel)
             return [
-                m for m in ch.messages if include_replies or not m.thread_ts or m.thread_ts == m.ts
+                m
+                for m in ch.messages
+                if (include_replies or not m.thread_ts or m.thread_ts == m.ts)
+                and (system or m.source != "system")
             ]
 
     def message(self, channel: str, ts: str) -> Message | None:

@@ -374,3 +374,13 @@ def test_no_events_when_disabled(bot):
         client.conversations_invite(channel=cid, users=ANA)
         sb.events.wait()
     assert bot.received == []
+
+
+def test_humans_joining_on_their_own(sandbox, bot):
+    result = sandbox.driver.join(OSCAR, OPS)
+    assert result.ok and bot.last()["event"]["type"] == "member_joined_channel"
+    assert "inviter" not in bot.last()["event"] and OSCAR in sandbox.state.members(OPS)
+    assert sandbox.state.messages(OPS, system=True)[-1].subtype == "channel_join"
+    assert sandbox.state.messages(OPS) == []  # notices are left out by default
+    with pytest.raises(ValueError):
+        sandbox.driver.join(OSCAR, OPS)

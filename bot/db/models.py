@@ -54,6 +54,7 @@ class Participant(Base):
     reason: Mapped[str] = mapped_column(String(64))  # declarer | role:<name> | joined
     added_at: Mapped[datetime]
     invited_at: Mapped[datetime | None]  # set once Slack confirmed the invitation or membership
+    left_at: Mapped[datetime | None]  # left or was removed from the channel (access ends)
 
 
 class RoleAssignment(Base):

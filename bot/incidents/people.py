@@ -66,8 +66,27 @@ def joined(core: Core, channel_id: str, user: str, inviter: str | None) -> None:
         if participant is not None:
             if participant.invited_at is None:
                 participant.invited_at = utcnow()
+            if participant.left_at is not None:
+                participant.left_at = None
+                append(session, incident.id, "member_joined", f"<@{user}> rejoined the channel",
+                       actor=inviter, data={"user": user, "inviter": inviter})
             return
         session.add(Participant(incident_id=incident.id, user_id=user, reason="joined", added_at=utcnow(),
                                 invited_at=utcnow()))
         append(session, incident.id, "member_joined", f"<@{user}> joined the channel",
                actor=inviter, data={"user": user, "inviter": inviter})
+
+
+def left(core: Core, channel_id: str, user: str) -> None:
+    """Someone left or was removed from an incident channel: they no longer act on it."""
+    with core.db.tx() as session:
+        incident = by_channel(session, channel_id)
+        if incident is None:
+            return
+        lock_incident(session, incident.id)
+        participant = session.scalars(select(Participant).where(
+            Participant.incident_id == incident.id, Participant.user_id == user)).first()
+        if participant is None or participant.left_at is not None:
+            return
+        participant.left_at = utcnow()
+        append(session, incident.id, "member_left", f"<@{user}> left the channel", data={"user": user})

@@ -8,13 +8,18 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..clock import utcnow
 from ..core import Core
 from ..db.models import Incident, Participant
 from ..errors import Forbidden, NotFound
 from ..slack_gateway import SlackError
 from . import parse_ref, ref
 from .views import IncidentView, load_view
+
+
+def people_joined(core: Core, channel: str, user: str, inviter: str | None) -> None:
+    from .people import joined
+
+    joined(core, channel, user, inviter)
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,8 @@ def incident_number_for_channel(core: Core, channel_id: str | None) -> int | Non
 
 def is_participant(session: Session, incident_id: int, user: str) -> bool:
     return session.scalars(
-        select(Participant.id).where(Participant.incident_id == incident_id, Participant.user_id == user)
+        select(Participant.id).where(Participant.incident_id == incident_id, Participant.user_id == user,
+                                     Participant.left_at.is_(None))
     ).first() is not None
 
 
@@ -79,10 +85,7 @@ def check_access(core: Core, incident_id: int, user: str) -> None:
         except SlackError:
             members = []
         if user in members:
-            with core.db.tx() as session:
-                if not is_participant(session, incident_id, user):
-                    session.add(Participant(incident_id=incident_id, user_id=user, reason="joined",
-                                            added_at=utcnow(), invited_at=utcnow()))
+            people_joined(core, channel, user, None)
             return
     raise Forbidden(f"Only members of {ref(incident_id)}'s channel and the incident leads can do that. "
                     "Ask the incident lead to add you.")
@@ -92,7 +95,7 @@ def list_open(core: Core, user: str) -> list[ListedIncident]:
     with core.db.read() as session:
         query = select(Incident).where(Incident.status != "closed").order_by(Incident.id)
         if not core.is_lead(user):
-            mine = select(Participant.incident_id).where(Participant.user_id == user)
+            mine = select(Participant.incident_id).where(Participant.user_id == user, Participant.left_at.is_(None))
             query = query.where((Incident.private.is_(False)) | Incident.id.in_(mine))
         rows = list(session.scalars(query))
         return [

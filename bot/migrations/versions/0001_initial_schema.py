@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 15:43:03.554400
+Create Date: 2026-11-24 15:50:08.127020
 """
 
 import sqlalchemy as sa
@@ -73,6 +73,7 @@ def upgrade() -> None:
     sa.Column('reason', sa.String(length=64), nullable=False),
     sa.Column('added_at', bot.db.types.UTCDateTime(), nullable=False),
     sa.Column('invited_at', bot.db.types.UTCDateTime(), nullable=True),
+    sa.Column('left_at', bot.db.types.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['incident_id'], ['incidents.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('incident_id', 'user_id')

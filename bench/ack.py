@@ -1,0 +1,498 @@
+"""Benchmark time-to-ack and time-to-checklist of `/incident declare` under concurrent load.
+
+Starts the sandbox (the Slack stand-in) in this process with `--latency-ms` added to every
+Web API call, then two servers, each in its own process by default (so neither shares a GIL
+with the load generator or the sandbox):
+
+- the bot: `safeguard serve` against the sandbox, with its own database;
+- a bare Bolt app behind the same stack (Bolt's Flask adapter + waitress, 32 server threads,
+  process_before_response=False, a 32-worker listener executor) whose listener only acks.
+
+Each round sends `--n` Slack-signed `/incident declare` slash commands at once (one thread
+each, released together by a barrier) to the bare app, then to the bot, and measures:
+
+- time-to-ack: from sending the command until its HTTP answer (the driver's `Result.elapsed`);
+- time-to-checklist (bot only): from sending the command until the sandbox recorded the
+  chat.postMessage whose metadata event_type is `safeguard_checklist` for that incident.
+
+Targets (each round): ack p99 <= 1.5 x the bare app's and <= 1 s; checklist p99 < 2 s.
+
+    .venv/bin/python bench/ack.py [--n 20] [--rounds 3] [--latency-ms 150] [--database-url URL]
+
+`--in-process` runs both servers in this process instead. `--strict` exits 1 when a target
+is missed (default: report and exit 0). Everything listens on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+SECRET = "bench-signing-secret"
+DECLARER = "U0LEAD001"
+CHANNEL = "C0OPS0001"
+PLAYBOOK = "csam-report"
+CHECKLIST_EVENT = "safeguard_checklist"
+SERVER_THREADS = 32
+LISTENER_WORKERS = 32
+ACK_TARGET = 1.0
+ACK_RATIO = 1.5
+CHECKLIST_TARGET = 2.0
+
+
+# ---------------------------------------------------------------------------- servers
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def build_bare_web(signing_secret: str, api_url: str | None = None):
+    """The bare app: what the bot's HTTP stack costs with a listener that only acks."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from flask import Flask, request
+    from slack_bolt import App
+    from slack_bolt.adapter.flask import SlackRequestHandler
+    from slack_sdk import WebClient
+
+    bolt = App(
+        token="xoxb-bare", signing_secret=signing_secret,
+        client=WebClient(token="xoxb-bare", base_url=api_url or "http://127.0.0.1:9/api/"),
+        token_verification_enabled=False, process_before_response=False,
+        listener_executor=ThreadPoolExecutor(max_workers=LISTENER_WORKERS, thread_name_prefix="bare-listener"),
+    )
+
+    @bolt.command("/incident")
+    def only_ack(ack) -> None:
+        ack(response_type="ephemeral", text="ok")
+
+    web = Flask("bare")
+    handler = SlackRequestHandler(bolt)
+
+    @web.post("/slack/events")
+    def slack_events():
+        return handler.handle(request)
+
+    @web.get("/healthz")
+    def healthz():
+        return {"ok": True}
+
+    return web
+
+
+def serve_bare(port: int) -> None:
+    """`--serve-bare PORT`: the bare app in the foreground (used as the subprocess)."""
+    from waitress import serve
+
+    serve(build_bare_web(SECRET), host="127.0.0.1", port=port, threads=SERVER_THREADS,
+          channel_timeout=30, connection_limit=1000, ident="bare")
+
+
+@dataclass
+class Target:
+    name: str
+    url: str  # .../slack/events
+    stop: Any
+    log: Path | None = None
+
+
+def wait_healthy(url: str, proc: subprocess.Popen | None, log: Path | None, timeout: float = 60.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"server exited with {proc.returncode}; see {log}:\n{_tail(log)}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"{url} not healthy after {timeout:.0f} s; see {log}:\n{_tail(log)}")
+
+
+def _tail(log: Path | None) -> str:
+    if log is None or not log.exists():
+        return ""
+    return "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+
+
+def spawn(name: str, cmd: list[str], env: dict[str, str], port: int, workdir: Path) -> Target:
+    log = workdir / f"{name}.log"
+    out = log.open("wb")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+
+    def stop() -> None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        out.close()
+
+    try:
+        wait_healthy(base + "/healthz", proc, log)
+    except BaseException:
+        stop()
+        raise
+    return Target(name, base + "/slack/events", stop, log)
+
+
+def bot_env(sandbox, database_url: str, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SAFEGUARD_"))}
+    env.update(
+        SLACK_BOT_TOKEN=sandbox.bot_token, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=sandbox.api_url,
+        DATABASE_URL=database_url, SAFEGUARD_CONFIG=str(ROOT / "bot" / "demo" / "safeguard.yaml"),
+        PORT=str(port), PD_ROUTING_KEY="bench0routing0key000000000000000", SMTP_URL="smtp://127.0.0.1:1",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def start_bot_subprocess(sandbox, database_url: str, workdir: Path) -> Target:
+    port = free_port()
+    script = Path(sys.executable).parent / "safeguard"
+    cmd = [str(script)] if script.exists() else [sys.executable, "-c", "from bot.cli import main; main()"]
+    return spawn("bot", cmd + ["serve", "--host", "127.0.0.1", "--port", str(port)],
+                 bot_env(sandbox, database_url, port), port, workdir)
+
+
+def start_bare_subprocess(workdir: Path) -> Target:
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return spawn("bare", [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(port)],
+                 env, port, workdir)
+
+
+def start_bot_in_process(sandbox, database_url: str) -> Target:
+    from bot.app import create_bot
+    from bot.server import BotServer
+    from bot.settings import Settings
+
+    settings = Settings(slack_bot_token=sandbox.bot_token, slack_signing_secret=SECRET,
+                        slack_api_url=sandbox.api_url, database_url=database_url,
+                        config_path=ROOT / "bot" / "demo" / "safeguard.yaml", port=0)
+    env = {"PD_ROUTING_KEY": "bench0routing0key000000000000000", "SMTP_URL": "smtp://127.0.0.1:1"}
+    server = BotServer(create_bot(settings, env=env), port=0, threads=SERVER_THREADS).start()
+    return Target("bot", server.events_url, server.stop)
+
+
+def start_bare_in_process() -> Target:
+    from waitress.server import create_server
+
+    server = create_server(build_bare_web(SECRET), host="127.0.0.1", port=0, threads=SERVER_THREADS,
+                           channel_timeout=30, connection_limit=1000, ident="bare")
+    thread = threading.Thread(target=server.run, name="bare-http", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.close()
+        thread.join(timeout=5)
+
+    return Target("bare", f"http://127.0.0.1:{server.effective_port}/slack/events", stop)
+
+
+# ---------------------------------------------------------------------------- load
+
+
+@dataclass
+class Sample:
+    sent_at: float  # wall clock (the sandbox records calls in wall-clock time)
+    ack: float | None = None
+    status: int | None = None
+    incident: int | None = None
+    checklist: float | None = None
+    error: str | None = None
+
+
+@dataclass
+class Round:
+    target: str
+    number: int
+    samples: list[Sample] = field(default_factory=list)
+
+    def acks(self) -> list[float]:
+        return [s.ack for s in self.samples if s.ack is not None and s.error is None]
+
+    def checklists(self) -> list[float]:
+        return [s.checklist for s in self.samples if s.checklist is not None]
+
+    def errors(self) -> int:
+        return sum(1 for s in self.samples if s.error is not None)
+
+
+def incident_number(body: Any) -> int | None:
+    import re
+
+    text = body.get("text", "") if isinstance(body, dict) else str(body or "")
+    found = re.search(r"\bINC-(\d+)\b", text)
+    return int(found.group(1)) if found else None
+
+
+def fire(sandbox, target: Target, n: int, round_no: int, expect_incident: bool) -> Round:
+    """n signed slash commands at once, one thread each."""
+    sandbox.set_bot_url(target.url)
+    result = Round(target.name, round_no, [Sample(0.0) for _ in range(n)])
+    barrier = threading.Barrier(n)
+
+    def one(i: int) -> None:
+        sample = result.samples[i]
+        try:
+            barrier.wait(timeout=30)
+        except threading.BrokenBarrierError:
+            sample.error = "barrier"
+            return
+        sample.sent_at = time.time()
+        try:
+            res = sandbox.driver.command(DECLARER, f"declare {PLAYBOOK} Bench round {round_no} case {i + 1}",
+                                         channel=CHANNEL)
+        except Exception as exc:  # the driver raises on a broken response; count it
+            sample.error = f"{type(exc).__name__}: {exc}"
+            return
+        sample.ack, sample.status = res.elapsed, res.status
+        if res.status != 200 or res.timed_out:
+            sample.error = res.error or f"HTTP {res.status}"
+            return
+        if expect_incident:
+            sample.incident = incident_number(res.body)
+            if sample.incident is None:
+                sample.error = f"no INC-N in the answer: {str(res.body)[:200]}"
+
+    threads = [threading.Thread(target=one, args=(i,), name=f"load-{i}") for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return result
+
+
+def _metadata(args: dict[str, Any]) -> dict[str, Any]:
+    meta = args.get("metadata")
+    if isinstance(meta, str):
+        try:
+            meta = json.loads(meta)
+        except ValueError:
+            return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def checklist_posts(sandbox) -> dict[int, float]:
+    """incident number -> wall-clock time the sandbox answered its checklist's chat.postMessage."""
+    ws = sandbox.state
+    with ws.lock:
+        calls = [c for c in ws.calls if c.method == "chat.postMessage" and c.ok]
+    posted: dict[int, float] = {}
+    for call in calls:
+        meta = _metadata(call.args)
+        if meta.get("event_type") == CHECKLIST_EVENT:
+            number = (meta.get("event_payload") or {}).get("incident")
+            if isinstance(number, int):
+                posted.setdefault(number, call.at)
+    return posted
+
+
+def collect_checklists(sandbox, rnd: Round, timeout: float) -> None:
+    wanted = {s.incident for s in rnd.samples if s.incident is not None}
+    deadline = time.monotonic() + timeout
+    while True:
+        posted = checklist_posts(sandbox)
+        if wanted <= posted.keys() or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    for s in rnd.samples:
+        if s.incident in posted:
+            s.checklist = posted[s.incident] - s.sent_at
+        elif s.incident is not None:
+            s.error = s.error or f"no checklist for INC-{s.incident} within {timeout:.0f} s"
+
+
+def quiesce(sandbox, quiet: float = 1.0, timeout: float = 30.0) -> None:
+    """Wait until the bot has stopped calling Slack (invites, pins, events of the last round)."""
+    deadline = time.monotonic() + timeout
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        with sandbox.state.lock:
+            count = len(sandbox.state.calls)
+        if count != last:
+            last, since = count, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+        time.sleep(0.05)
+
+
+# ---------------------------------------------------------------------------- report
+
+
+def pct(values: list[float], p: float) -> float | None:
+    """Nearest-rank percentile (p99 of 20 samples is the slowest)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(math.ceil(p / 100 * len(ordered)) - 1, 0)]
+
+
+def ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.0f} ms"
+
+
+def table(rounds: list[Round]) -> list[str]:
+    head = ("round", "server", "n", "ack p50", "ack p99", "ack max", "checklist p50", "checklist p99", "errors")
+    rows = [head]
+    for r in rounds:
+        rows.append((str(r.number), r.target, str(len(r.samples)), ms(pct(r.acks(), 50)), ms(pct(r.acks(), 99)),
+                     ms(max(r.acks(), default=None)), ms(pct(r.checklists(), 50)),
+                     ms(pct(r.checklists(), 99)), str(r.errors())))
+    for name in ("bare", "bot"):
+        mine = [r for r in rounds if r.target == name and r.number > 0]
+        acks = [a for r in mine for a in r.acks()]
+        cls = [c for r in mine for c in r.checklists()]
+        rows.append(("all", name, str(sum(len(r.samples) for r in mine)), ms(pct(acks, 50)), ms(pct(acks, 99)),
+                     ms(max(acks, default=None)), ms(pct(cls, 50)), ms(pct(cls, 99)),
+                     str(sum(r.errors() for r in mine))))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    lines = ["  ".join(cell.rjust(w) if i >= 2 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
+             for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+def verdicts(rounds: list[Round]) -> tuple[list[str], bool]:
+    lines, ok = [], True
+    numbers = sorted({r.number for r in rounds if r.number > 0})
+    for number in numbers:
+        bare = next(r for r in rounds if r.number == number and r.target == "bare")
+        bot = next(r for r in rounds if r.number == number and r.target == "bot")
+        bare99, bot99, cl99 = pct(bare.acks(), 99), pct(bot.acks(), 99), pct(bot.checklists(), 99)
+        complete = bot.errors() == 0 and bare.errors() == 0 and len(bot.checklists()) == len(bot.samples)
+        ack_ok = None not in (bare99, bot99) and bot99 <= ACK_RATIO * bare99 and bot99 <= ACK_TARGET
+        cl_ok = cl99 is not None and cl99 < CHECKLIST_TARGET
+        good = complete and ack_ok and cl_ok
+        ok = ok and good
+        ratio = f"{bot99 / bare99:.2f}x" if bot99 and bare99 else "-"
+        lines.append(
+            f"round {number}: ack p99 {ms(bot99)} = {ratio} bare ({ms(bare99)}) "
+            f"[target <= {ACK_RATIO}x and <= {ACK_TARGET * 1000:.0f} ms: {'met' if ack_ok else 'MISSED'}]; "
+            f"checklist p99 {ms(cl99)} [target < {CHECKLIST_TARGET * 1000:.0f} ms: {'met' if cl_ok else 'MISSED'}]"
+            + ("" if complete else "; ERRORS"))
+    return lines, ok
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def prepare_database(url: str | None, workdir: Path) -> str:
+    from bot.db.engine import Database
+
+    url = url or f"sqlite:///{workdir / 'bench.db'}"
+    db = Database(url)
+    try:
+        db.upgrade()
+    finally:
+        db.dispose()
+    return url
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=20, help="concurrent declarations per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--latency-ms", type=int, default=150, help="added to every Web API call")
+    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument("--in-process", action="store_true", help="run the servers in this process")
+    parser.add_argument("--sandbox-threads", type=int, default=64,
+                        help="sandbox HTTP threads (Slack has no such cap; keep it above --n)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the checklists")
+    parser.add_argument("--no-warmup", action="store_true", help="skip the one uncounted warm-up declaration")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--serve-bare", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_bare is not None:
+        serve_bare(args.serve_bare)
+        return 0
+    if not 1 <= args.n <= 500 or not 1 <= args.rounds <= 50:
+        parser.error("--n must be 1..500 and --rounds 1..50")
+
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    from sandbox.server import Sandbox
+
+    workdir = Path(tempfile.mkdtemp(prefix="safeguard-bench-"))
+    targets: list[Target] = []
+    rounds: list[Round] = []
+    keep_logs = False
+    with Sandbox(signing_secret=SECRET, threads=args.sandbox_threads) as sandbox:
+        try:
+            database_url = prepare_database(args.database_url, workdir)
+            if args.in_process:
+                targets = [start_bare_in_process(), start_bot_in_process(sandbox, database_url)]
+            else:
+                targets = [start_bare_subprocess(workdir), start_bot_subprocess(sandbox, database_url, workdir)]
+            bare, bot = targets
+            sandbox.faults.latency(args.latency_ms)
+            mode = "in-process" if args.in_process else "subprocesses (safeguard serve / bare Bolt app)"
+            print(f"{args.rounds} rounds x {args.n} concurrent /incident declare; +{args.latency_ms} ms per "
+                  f"Web API call; servers: {mode}, waitress threads={SERVER_THREADS}, listener "
+                  f"workers={LISTENER_WORKERS}; database: {database_url.split('?')[0]}", flush=True)
+            if not args.no_warmup:  # first-request costs (imports, templates, connections): not counted
+                for target in (bare, bot):
+                    rnd = fire(sandbox, target, 1, 0, expect_incident=target is bot)
+                    if target is bot:
+                        collect_checklists(sandbox, rnd, args.timeout)
+                        quiesce(sandbox)
+                    rounds.append(rnd)
+            for number in range(1, args.rounds + 1):
+                rounds.append(fire(sandbox, bare, args.n, number, expect_incident=False))
+                rnd = fire(sandbox, bot, args.n, number, expect_incident=True)
+                collect_checklists(sandbox, rnd, args.timeout)
+                rounds.append(rnd)
+                quiesce(sandbox)
+        finally:
+            for target in reversed(targets):
+                target.stop()
+    print("\n".join(table([r for r in rounds if r.number > 0])))
+    warm = [r for r in rounds if r.number == 0]
+    if warm:
+        print("warm-up (not counted): " + ", ".join(
+            f"{r.target} ack {ms(pct(r.acks(), 50))}" + (f", checklist {ms(pct(r.checklists(), 50))}"
+                                                         if r.target == "bot" else "") for r in warm))
+    lines, ok = verdicts(rounds)
+    print("\n".join(lines))
+    for r in rounds:
+        for s in r.samples:
+            if s.error:
+                keep_logs = True
+                print(f"  {r.target} round {r.number}: {s.error}")
+    if keep_logs:
+        print(f"server logs kept in {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print("all targets met" if ok else "TARGETS MISSED")
+    return 1 if args.strict and not ok else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
