@@ -66,7 +66,10 @@ def free_port() -> int:
 
 
 def build_bare_web(signing_secret: str, api_url: str | None = None):
-    """The bare app: what the bot's HTTP stack costs with a listener that only acks."""
+    """The bare app: what the bot's HTTP stack costs with a listener that only acks.
+
+    Its Web API client points at the sandbox, like the bot's: Bolt's single-team authorization
+    calls auth.test (once, then cached) before the first listener runs."""
     from concurrent.futures import ThreadPoolExecutor
 
     from flask import Flask, request
@@ -75,8 +78,8 @@ def build_bare_web(signing_secret: str, api_url: str | None = None):
     from slack_sdk import WebClient
 
     bolt = App(
-        token="xoxb-bare", signing_secret=signing_secret,
-        client=WebClient(token="xoxb-bare", base_url=api_url or "http://127.0.0.1:9/api/"),
+        token="xoxb-sandbox-token", signing_secret=signing_secret,
+        client=WebClient(token="xoxb-sandbox-token", base_url=api_url or "https://slack.com/api/"),
         token_verification_enabled=False, process_before_response=False,
         listener_executor=ThreadPoolExecutor(max_workers=LISTENER_WORKERS, thread_name_prefix="bare-listener"),
     )
@@ -99,11 +102,11 @@ def build_bare_web(signing_secret: str, api_url: str | None = None):
     return web
 
 
-def serve_bare(port: int) -> None:
-    """`--serve-bare PORT`: the bare app in the foreground (used as the subprocess)."""
+def serve_bare(port: int, api_url: str | None) -> None:
+    """`--serve-bare PORT --api-url URL`: the bare app in the foreground (the subprocess)."""
     from waitress import serve
 
-    serve(build_bare_web(SECRET), host="127.0.0.1", port=port, threads=SERVER_THREADS,
+    serve(build_bare_web(SECRET, api_url), host="127.0.0.1", port=port, threads=SERVER_THREADS,
           channel_timeout=30, connection_limit=1000, ident="bare")
 
 
@@ -180,11 +183,11 @@ def start_bot_subprocess(sandbox, database_url: str, workdir: Path) -> Target:
                  bot_env(sandbox, database_url, port), port, workdir)
 
 
-def start_bare_subprocess(workdir: Path) -> Target:
+def start_bare_subprocess(sandbox, workdir: Path) -> Target:
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return spawn("bare", [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(port)],
-                 env, port, workdir)
+    return spawn("bare", [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(port),
+                          "--api-url", sandbox.api_url], env, port, workdir)
 
 
 def start_bot_in_process(sandbox, database_url: str) -> Target:
@@ -200,10 +203,10 @@ def start_bot_in_process(sandbox, database_url: str) -> Target:
     return Target("bot", server.events_url, server.stop)
 
 
-def start_bare_in_process() -> Target:
+def start_bare_in_process(sandbox) -> Target:
     from waitress.server import create_server
 
-    server = create_server(build_bare_web(SECRET), host="127.0.0.1", port=0, threads=SERVER_THREADS,
+    server = create_server(build_bare_web(SECRET, sandbox.api_url), host="127.0.0.1", port=0, threads=SERVER_THREADS,
                            channel_timeout=30, connection_limit=1000, ident="bare")
     thread = threading.Thread(target=server.run, name="bare-http", daemon=True)
     thread.start()
@@ -428,9 +431,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-warmup", action="store_true", help="skip the one uncounted warm-up declaration")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--serve-bare", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--api-url", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_bare is not None:
-        serve_bare(args.serve_bare)
+        serve_bare(args.serve_bare, args.api_url)
         return 0
     if not 1 <= args.n <= 500 or not 1 <= args.rounds <= 50:
         parser.error("--n must be 1..500 and --rounds 1..50")
@@ -448,9 +452,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             database_url = prepare_database(args.database_url, workdir)
             if args.in_process:
-                targets = [start_bare_in_process(), start_bot_in_process(sandbox, database_url)]
+                targets = [start_bare_in_process(sandbox), start_bot_in_process(sandbox, database_url)]
             else:
-                targets = [start_bare_subprocess(workdir), start_bot_subprocess(sandbox, database_url, workdir)]
+                targets = [start_bare_subprocess(sandbox, workdir), start_bot_subprocess(sandbox, database_url, workdir)]
             bare, bot = targets
             sandbox.faults.latency(args.latency_ms)
             mode = "in-process" if args.in_process else "subprocesses (safeguard serve / bare Bolt app)"

@@ -118,7 +118,6 @@ def create_bot(settings: Settings, *, migrate: bool | None = None, env: dict[str
     timeline_service.register_tasks(core)
 
     bolt = App(
-        token=settings.slack_bot_token,
         signing_secret=settings.slack_signing_secret or "socket-mode",
         client=core.gateway.client,
         token_verification_enabled=False,

@@ -30,6 +30,9 @@ def main(verbose: bool) -> None:
     """Safeguard: incident response for child-safety teams, in Slack."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:  # their INFO lines are per-job / per-connection noise
+        for name in ("apscheduler", "mail.log", "alembic", "waitress.queue"):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 @main.command()
