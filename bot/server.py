@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from waitress.channel import HTTPChannel
 from waitress.server import create_server
 
 from .app import Safeguard
@@ -15,6 +16,7 @@ class BotServer:
         self.server = create_server(bot.web, host=host, port=port, threads=threads,
                                     channel_timeout=30, connection_limit=1000, ident="safeguard")
         self._thread: threading.Thread | None = None
+        self._stopping = False
 
     @property
     def port(self) -> int:
@@ -30,16 +32,39 @@ class BotServer:
 
     def start(self) -> BotServer:
         self.bot.start()
-        self._thread = threading.Thread(target=self.server.run, name="safeguard-http", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="safeguard-http", daemon=True)
         self._thread.start()
         return self
 
+    def _run(self) -> None:
+        try:
+            self.server.run()
+        except (OSError, ValueError):
+            if not self._stopping:  # closing the sockets under the loop is how it stops
+                raise
+
     def serve_forever(self) -> None:
         self.bot.start()
-        self.server.run()
+        self._run()
 
     def stop(self) -> None:
-        self.server.close()
-        if self._thread:
+        self._stopping = True
+        if self._thread is not None and self._thread.is_alive():
+            # close every socket from inside the loop's own thread, so the loop ends cleanly
+            self.server.trigger.pull_trigger(lambda: _close_all(self.server))
             self._thread.join(timeout=5)
+        else:
+            self.server.close()
+        self.server.task_dispatcher.shutdown(timeout=1)
         self.bot.stop()
+
+
+def _close_all(server) -> None:
+    for channel in list(server._map.values()):
+        try:
+            if isinstance(channel, HTTPChannel):
+                channel.handle_close()
+            else:
+                channel.close()
+        except OSError:
+            pass

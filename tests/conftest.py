@@ -67,7 +67,8 @@ def make_bot(sandbox, db_url: str, *, config: Path = DEMO_CONFIG, playbooks: Pat
     else:
         import threading
 
-        threading.Thread(target=server.server.run, daemon=True).start()
+        server._thread = threading.Thread(target=server._run, daemon=True)
+        server._thread.start()
     sandbox.set_bot_url(server.events_url)
     return RunningBot(bot=bot, server=server, sandbox=sandbox)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -178,15 +179,19 @@ def test_ten_clicks_in_a_second_make_at_most_two_updates(sandbox, db_url):
         channel = declare(running, playbook="drill", summary="Tabletop 1")
         message = checklist(running, channel)
         updates_before = len([c for c in running.ws.calls_of("chat.update")])
+        started = time.monotonic()
         for n in range(1, 11):
             result = running.driver.click(LEAD, channel.id, message.ts, "step_done", block_id=f"act:s{n}")
             assert result.ok
+        span = time.monotonic() - started
         running.settle()
         wait_for(lambda: running.kinds(1).count("step_done") == 10, what="ten steps done")
         final = wait_for(lambda: "10/10 steps done" in str(checklist(running, channel).blocks)
                          and checklist(running, channel), what="the final checklist", timeout=5)
         updates = len(running.ws.calls_of("chat.update")) - updates_before
-        assert 1 <= updates <= 2
+        # at most one redraw a second, plus the first: two when the clicks fit in a second
+        # (they take ~0.2 s here; a loaded machine may stretch them, which the bound allows)
+        assert 1 <= updates <= 2 + int(span)
         assert str(final.blocks).count("white_check_mark") == 10
     finally:
         running.server.stop()
