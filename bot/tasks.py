@@ -9,6 +9,7 @@ from .db.models import Incident, Task
 from .dispatcher import GiveUp, Retry
 from .incidents.checklist import refresh_task
 from .incidents.provision import provision_task
+from .outbox import enqueue
 from .slack_gateway import SlackError
 from .timeline.store import append
 
@@ -51,9 +52,25 @@ def close_channel_task(core: Core, task: Task) -> None:
                    data={"channel_id": p["channel"]})
 
 
+def provision_failed(core: Core, task: Task, error: str) -> None:
+    """Slack kept refusing to set the incident up: tell the declarer and the leads directly, so
+    nobody believes a channel exists that does not."""
+    with core.db.tx() as session:
+        incident = session.get(Incident, task.payload["incident"])
+        append(session, incident.id, "provision_failed", f"Could not finish setting up the channel: {error[:300]}",
+               data={"error": error[:1000], "attempts": task.attempts})
+        text = (f":rotating_light: Safeguard could not finish setting up INC-{incident.id} in Slack "
+                f"({error.splitlines()[0][:200]}). The incident and its clocks are recorded; run "
+                "`/incident list` and tell the bot's maintainers. Work the incident by hand meanwhile.")
+        for user in dict.fromkeys([incident.declared_by, *core.config.leads]):
+            enqueue(session, "post", {"channel": user, "text": text}, incident_id=incident.id)
+
+
 def register_tasks(core: Core) -> None:
     d = core.dispatcher
-    d.register("provision", lambda t: provision_task(core, t), max_retry=timedelta(minutes=1))
+    # About half an hour of retries (backoff capped at a minute), then people are told.
+    d.register("provision", lambda t: provision_task(core, t), max_retry=timedelta(minutes=1), max_attempts=40,
+               on_dead=lambda t, e: provision_failed(core, t, e))
     d.register("refresh_checklist", lambda t: _slack(lambda: refresh_task(core, t)), max_attempts=20)
     d.register("post", lambda t: post_task(core, t), max_attempts=20)
     d.register("close_channel", lambda t: close_channel_task(core, t), max_attempts=20)
