@@ -14,8 +14,8 @@ def first_time(core: Core, event_id: str) -> bool:
         return True
     with core.db.tx() as session:
         insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        result = session.execute(
+        inserted = session.execute(
             insert(SlackEventSeen).values(event_id=event_id, seen_at=utcnow())
-            .on_conflict_do_nothing(index_elements=["event_id"])
-        )
-        return result.rowcount == 1
+            .on_conflict_do_nothing(index_elements=["event_id"]).returning(SlackEventSeen.event_id)
+        ).scalar()
+        return inserted is not None

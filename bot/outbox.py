@@ -41,8 +41,11 @@ def enqueue(
         return True
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = session.execute(insert(Task).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"]))
-    return result.rowcount == 1
+    # RETURNING, not rowcount: psycopg's rowcount is not reliable for INSERT … ON CONFLICT here.
+    inserted = session.execute(
+        insert(Task).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(Task.id)
+    ).scalar()
+    return inserted is not None
 
 
 def pending_count(session: Session) -> int:

@@ -52,3 +52,12 @@ def test_every_manifest_entry_reaches_a_listener(running):
         assert running.driver.event(samples[name]).status == 200, name
     unknown = running.driver.event({"type": "channel_rename", "channel": {"id": "C0OPS0001", "name": "x"}})
     assert unknown.status == 404
+
+
+def test_a_retried_event_is_handled_once(running):
+    """Slack retries an event it did not see acknowledged; the bot handles each event_id once."""
+    from bot.events_seen import first_time
+
+    assert first_time(running.core, "Ev0RETRY1") is True
+    assert first_time(running.core, "Ev0RETRY1") is False
+    assert first_time(running.core, "Ev0RETRY2") is True

@@ -93,6 +93,8 @@ def test_whole_csam_report_by_buttons(running):
                      what="the checklist to show every step")
     text = str(final.blocks)
     assert "Hashes already shared by case 880" in text and "123456" in text
+    # the classification is on the timeline, never repeated in Slack
+    assert "`A1`" not in text and "recorded: Industry classification" in text
 
 
 def test_whole_csam_report_by_text_commands(running):

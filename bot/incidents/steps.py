@@ -121,7 +121,8 @@ def _finish(core: Core, incident_id: int, step_id: str, user: str, *, state: str
         if state == "done":
             row.values = values or {}
             row.skipped_reason = None
-            shown = "".join(f", {k}={v}" for k, v in (values or {}).items())
+            # The text names the fields; their values (classifications among them) are in `data`.
+            shown = f" ({', '.join(values)} recorded)" if values else ""
             append(session, incident_id, "step_done", f"“{step.title}” done{shown}", actor=user,
                    data={"step": step_id, "values": values or {}})
         else:

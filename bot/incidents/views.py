@@ -26,11 +26,12 @@ class StepLine:
     done_by: str | None
     done_at: datetime | None
     skipped_reason: str | None
-    values: dict[str, Any]
+    values: dict[str, Any]  # shown in Slack: references typed by responders (ids, refs, counts)
     waiting_on: list[str]
     has_fields: bool
     due_at: datetime | None = None
     overdue: bool = False
+    recorded: list[str] = field(default_factory=list)  # kept on the timeline, not shown in Slack
 
 
 @dataclass
@@ -115,13 +116,18 @@ def load_view(core: Core, session: Session, incident: Incident) -> IncidentView:
     for step in playbook.steps:
         state = states.get(step.id)
         current = state.state if state else "waiting"
+        values = dict(state.values) if state else {}
+        # Classifications (select fields) describe the material: they stay on the timeline and
+        # are never repeated in Slack. References typed as text (case, report, hold ids) are shown.
+        shown = {f.id: values[f.id] for f in step.fields if f.id in values and f.type != "select"}
+        hidden = [f.label for f in step.fields if f.id in values and f.type == "select"]
         step_due = due.get(step.id) if current in ("active", "waiting") else None
         view.steps.append(StepLine(
             id=step.id, title=step.title, owner_role=step.owner, owner_label=core.role_label(step.owner),
             owner_users=holders.get(step.owner, []), state=current,
             done_by=state.done_by if state else None, done_at=state.done_at if state else None,
             skipped_reason=state.skipped_reason if state else None,
-            values=dict(state.values) if state else {},
+            values=shown, recorded=hidden,
             waiting_on=[titles.get(a, a) for a in step.after
                         if (states.get(a) is None or states[a].state not in ("done", "skipped"))],
             has_fields=bool(step.fields), due_at=step_due,
