@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from .workspace import Workspace
 
 ACK_DEADLINE = 3.0  # Slack gives up on an answer after 3 seconds
-_event_counter = itertools.count(1)
 
 
 @dataclass
@@ -71,6 +70,7 @@ class Driver:
         self.timeout = timeout
         self.ack_deadline = ack_deadline
         self.verifier = SignatureVerifier(signing_secret)
+        self._event_numbers = itertools.count(1)
 
     @property
     def ws(self) -> Workspace:
@@ -474,7 +474,7 @@ class Driver:
     ) -> Result:
         """Send any Events API event wrapped as an `event_callback` (reuse `event_id` to resend)."""
         ws = self.ws
-        event_id = event_id or f"Ev0{next(_event_counter):06d}{secrets.token_hex(3).upper()}"
+        event_id = event_id or f"Ev0{next(self._event_numbers):06d}{secrets.token_hex(3).upper()}"
         payload = payloads.event_callback(ws, event, event_id=event_id, event_time=int(ws.now()))
         headers = {}
         if retry_num:
@@ -563,6 +563,33 @@ class Driver:
             }
             if inviter:
                 event["inviter"] = inviter
+            bot_member = ws.bot_user_id in ch.members
+        if not bot_member:
+            return Result(None, payload=event, delivered=False)
+        return self.event(event, timestamp=timestamp, signature=signature)
+
+    def leave(
+        self,
+        user: str,
+        channel: str,
+        *,
+        timestamp: int | str | None = None,
+        signature: str | None = None,
+    ) -> Result:
+        """`user` leaves (or is removed from) a channel; the bot hears `member_left_channel`
+        if it is in the channel."""
+        ws = self.ws
+        user = self._user(user)
+        with ws.lock:
+            ch = self._channel(channel)
+            if ch.is_im or user not in ch.members:
+                raise ValueError(f"{user} is not in {ch.id}")
+            ch.members.remove(user)
+            note = Message(channel=ch.id, ts=ws.next_ts(), user=user, text=f"<@{user}> has left the channel",
+                           subtype="channel_leave", source="system")
+            ws.add_message(note)
+            event = {"type": "member_left_channel", "user": user, "channel": ch.id,
+                     "channel_type": "G" if ch.is_private else "C", "team": ws.team_id, "event_ts": note.ts}
             bot_member = ws.bot_user_id in ch.members
         if not bot_member:
             return Result(None, payload=event, delivered=False)

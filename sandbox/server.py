@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
-
-from waitress.channel import HTTPChannel
-from waitress.server import create_server
 
 from .driver import Driver
 from .events import EventSender
 from .faults import Faults
 from .models import Call, Delivery
+from .serving import BackgroundServer
 from .webapp import create_app
 from .workspace import Workspace, demo_workspace
 
@@ -52,14 +49,13 @@ class Sandbox:
         self.faults = Faults()
         self.driver = Driver(bot_url, signing_secret, self)
         self.events = EventSender(self, event_retry_delays)
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        self._http: BackgroundServer | None = None
 
     # ------------------------------------------------------------------ properties
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
+        if self._http is None:
             raise RuntimeError("the sandbox is not started")
         return f"http://{self.host}:{self.port}/"
 
@@ -99,29 +95,21 @@ class Sandbox:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> Sandbox:
-        if self._server is not None:
+        if self._http is not None:
             return self
         self.events.stopping.clear()
-        self._server = create_server(
+        self._http = BackgroundServer(
             create_app(self), host=self.host, port=self.port, threads=self.threads, ident="sandbox"
-        )
-        self.port = self._server.effective_port
-        self._thread = threading.Thread(target=self._server.run, name="sandbox-http", daemon=True)
-        self._thread.start()
+        ).start()
+        self.port = self._http.port
         log.info("sandbox listening on %s", self.base_url)
         return self
 
     def stop(self) -> None:
         self.events.stop()
-        server, self._server = self._server, None
-        if server is None:
-            return
-        # close the listener and every connection from inside the loop thread, so it ends now
-        server.trigger.pull_trigger(lambda: _close_all(server))
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-        server.task_dispatcher.shutdown(timeout=1)
+        http, self._http = self._http, None
+        if http is not None:
+            http.stop()
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -129,13 +117,3 @@ class Sandbox:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-
-def _close_all(server: Any) -> None:
-    for channel in list(server._map.values()):
-        try:
-            if isinstance(channel, HTTPChannel):
-                channel.handle_close()
-            else:
-                channel.close()
-        except OSError:
-            pass

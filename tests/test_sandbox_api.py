@@ -215,6 +215,7 @@ def test_post_message_records_every_argument(sandbox, client):
     assert sandbox.state.message(OPS, thread["ts"]).thread_ts == posted["ts"]
 
 
+@pytest.mark.filterwarnings("ignore:The top-level `text` argument is missing")
 def test_post_message_errors(sandbox, client):
     assert error_of(client.chat_postMessage, channel=OPS) == "no_text"
     assert error_of(client.chat_postMessage, channel="C0NOPE", text="x") == "channel_not_found"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
@@ -11,9 +10,9 @@ from flask import Flask, request
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 from slack_sdk import WebClient
-from waitress.server import create_server
 
 from sandbox.server import Sandbox
+from sandbox.serving import BackgroundServer
 
 ANA, BEN, BOT = "U0LEAD001", "U0DEPU001", "U0BOT0001"
 OPS = "C0OPS0001"
@@ -95,13 +94,11 @@ def world():
     def events():
         return handler.handle(request)
 
-    server = create_server(flask_app, host="127.0.0.1", port=0, threads=8)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    sandbox.set_bot_url(f"http://127.0.0.1:{server.effective_port}/slack/events")
+    server = BackgroundServer(flask_app, threads=8).start()
+    sandbox.set_bot_url(server.url + "slack/events")
     yield sandbox, seen
     sandbox.stop()
-    server.close()
+    server.stop()
 
 
 def test_bolt_accepts_the_sandbox(world):
@@ -131,4 +128,4 @@ def test_bolt_accepts_the_sandbox(world):
     cid = client.conversations_create(name="inc-1-csam-report", is_private=True)["channel"]["id"]
     client.conversations_invite(channel=cid, users=ANA)
     assert eventually(lambda: [e["type"] for e in seen] == ["reaction_added", "member_joined_channel"])
-    assert all(d.ok for d in sandbox.deliveries)
+    assert sandbox.events.wait() and all(d.ok for d in sandbox.deliveries)

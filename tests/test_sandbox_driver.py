@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,9 +11,9 @@ import pytest
 from flask import Flask, jsonify, request
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
-from waitress.server import create_server
 
 from sandbox.server import Sandbox
+from sandbox.serving import BackgroundServer
 
 ANA, BEN, CHLOE, OSCAR, BOT = "U0LEAD001", "U0DEPU001", "U0SPEC001", "U0OUTSID1", "U0BOT0001"
 OPS = "C0OPS0001"
@@ -48,16 +47,14 @@ class TinyBot:
             self.received.append({"data": data, "headers": dict(request.headers)})
             return self.answer(data)
 
-        self.server = create_server(app, host="127.0.0.1", port=0, threads=4)
-        self.url = f"http://127.0.0.1:{self.server.effective_port}/slack/events"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
+        self.server = BackgroundServer(app, threads=4).start()
+        self.url = self.server.url + "slack/events"
 
     def last(self) -> dict[str, Any]:
         return self.received[-1]["data"]
 
     def stop(self) -> None:
-        self.server.close()
+        self.server.stop()
 
 
 @pytest.fixture

@@ -197,3 +197,21 @@ def test_ten_clicks_in_a_second_make_at_most_two_updates(sandbox, db_url):
         assert str(final.blocks).count("white_check_mark") == 10
     finally:
         running.server.stop()
+
+
+def test_someone_removed_from_the_channel_can_no_longer_act(running):
+    channel = declare(running)
+    view_opened = running.driver.command(SPEC, "done confirm", channel=channel.id)
+    assert view_opened.ok
+    view = open_view(running, SPEC, "step_fields")
+    assert running.driver.leave(SPEC, channel.id).ok
+    wait_for(lambda: "member_left" in running.kinds(1), what="the bot to hear the removal")
+    result = running.driver.submit_view(SPEC, view.id, {
+        "case_id": {"value": "C9"}, "category": {"value": "A1"}, "human_viewed": {"value": "all"}})
+    assert result.errors and "Only members" in " ".join(result.errors.values())
+    assert "step_done" not in running.kinds(1)
+    # joining again (a member invites them back) restores access
+    assert running.driver.join(SPEC, channel.id, inviter=LEAD).ok
+    wait_for(lambda: running.kinds(1).count("member_joined") == 1, what="the rejoin")
+    again = running.driver.command(SPEC, "done confirm case_id=C9 category=A1 human_viewed=all", channel=channel.id)
+    assert "done" in again.message.text
