@@ -93,7 +93,7 @@ def test_unknown_playbook_and_missing_summary_get_clear_answers(running):
     unknown = running.driver.command(LEAD, "declare nonsense Something 1")
     assert "no playbook `nonsense`" in unknown.message.text and "csam-report" in unknown.message.text
     empty = running.driver.command(LEAD, "declare csam-report")
-    assert "summary" in empty.message.text.lower()
+    assert "summary" in empty.message.text.lower() and "sextortion-minor" in empty.message.text
     running.settle()
     assert running.ws.channel_by_name("inc-1-csam-report") is None
 

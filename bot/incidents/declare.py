@@ -50,7 +50,8 @@ def declare(
     summary = " ".join(summary.split())
     if not summary:
         raise InvalidInput(
-            f"Give a short summary: `/incident declare {playbook_id} what happened, with case ids`.",
+            f"Give a short summary: `/incident declare {playbook_id} what happened, with case ids` "
+            f"(or `/incident declare` for the form). Playbooks: {playbook_list(core)}.",
             {"summary": "A summary is required."},
         )
     if len(summary) > MAX_SUMMARY:
