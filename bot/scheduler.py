@@ -31,9 +31,13 @@ class Clockwork:
         self._next_wake: datetime | None = None
 
     def start(self) -> None:
+        from .housekeeping import purge
+
         self.scheduler.start()
         self.scheduler.add_job(self.dispatcher.tick, "interval", seconds=self.sweep_seconds, id="sweep",
                                next_run_time=utcnow(), replace_existing=True)
+        self.scheduler.add_job(purge, "interval", hours=1, args=[self.dispatcher.db], id="housekeeping",
+                               replace_existing=True)
 
     def wake_at(self, due: datetime | None) -> None:
         """Make sure the dispatcher looks at `due` (no-op if an earlier wake-up is planned)."""

@@ -1,0 +1,22 @@
+"""Trimming bookkeeping rows that have done their job (never timeline events, timers or pages)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete
+
+from .clock import utcnow
+from .db.engine import Database
+from .db.models import SlackEventSeen, Task
+
+KEEP_TASKS = timedelta(days=7)  # finished outbox rows, kept a week for debugging
+KEEP_EVENT_IDS = timedelta(days=1)  # Slack stops retrying an event within hours
+
+
+def purge(db: Database) -> tuple[int, int]:
+    now = utcnow()
+    with db.tx() as session:
+        tasks = session.execute(delete(Task).where(Task.state == "done", Task.done_at < now - KEEP_TASKS)).rowcount
+        seen = session.execute(delete(SlackEventSeen).where(SlackEventSeen.seen_at < now - KEEP_EVENT_IDS)).rowcount
+    return tasks, seen
