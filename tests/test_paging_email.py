@@ -13,28 +13,13 @@ from aiosmtpd.smtp import AuthResult
 
 from bot.paging.base import Backend, DeliveryError, PageNotice
 from bot.paging.email import EmailBackend, parse_smtp_url
-
-SECRET_TITLE = "victim handle @kid_1234 sent images"
+from tests.paging_support import SECRET_TITLE
+from tests.paging_support import notice as make_notice
 
 
 def notice(**overrides) -> PageNotice:
-    values = dict(
-        page_id=7,
-        incident_ref="INC-7",
-        incident_title=SECRET_TITLE,
-        playbook_title="Confirmed CSAM report",
-        severity="sev1",
-        role="legal",
-        role_label="Legal on-call",
-        level=2,
-        reason="NCMEC report not filed 24h after confirmation",
-        channel_id="C0INC7",
-        channel_link="https://example.slack.com/archives/C0INC7",
-        users=["U0LEGAL01"],
-        emails=["legal@example.org", "General Counsel <gc@example.org>"],
-    )
-    values.update(overrides)
-    return PageNotice(**values)
+    overrides.setdefault("emails", ["legal@example.org", "General Counsel <gc@example.org>"])
+    return make_notice(**overrides)
 
 
 class FreePortController(Controller):

@@ -7,35 +7,17 @@ import json
 import httpx
 import pytest
 
-from bot.paging.base import Backend, DeliveryError, PageNotice
+from bot.paging.base import Backend, DeliveryError
 from bot.paging.pagerduty import PagerDutyBackend, pagerduty_severity
 from bot.paging.render import PageRenderer
 from sandbox.pagerduty import PagerDutyStandIn, validate_event
+from tests.paging_support import SECRET_TITLE, notice
 
 KEY = "R0UT1NGKEY0123456789abcdefABCDEF"
 assert len(KEY) == 32
 
-SECRET_TITLE = "victim handle @kid_1234 sent images"
 
 
-def notice(**overrides) -> PageNotice:
-    values = dict(
-        page_id=7,
-        incident_ref="INC-7",
-        incident_title=SECRET_TITLE,
-        playbook_title="Confirmed CSAM report",
-        severity="sev1",
-        role="legal",
-        role_label="Legal on-call",
-        level=2,
-        reason="NCMEC report not filed 24h after confirmation",
-        channel_id="C0INC7",
-        channel_link="https://example.slack.com/archives/C0INC7",
-        users=["U0LEGAL01"],
-        emails=["legal@example.org"],
-    )
-    values.update(overrides)
-    return PageNotice(**values)
 
 
 @pytest.fixture

@@ -5,30 +5,9 @@ from __future__ import annotations
 import jinja2
 import pytest
 
-from bot.paging.base import PageNotice, PagerConfigError, page_dedup_key
+from bot.paging.base import PagerConfigError, page_dedup_key
 from bot.paging.render import PAGES_DIR, PageRenderer, make_environment, page_context
-
-SECRET_TITLE = "victim handle @kid_1234 sent images"
-
-
-def notice(**overrides) -> PageNotice:
-    values = dict(
-        page_id=7,
-        incident_ref="INC-7",
-        incident_title=SECRET_TITLE,
-        playbook_title="Confirmed CSAM report",
-        severity="sev2",
-        role="legal",
-        role_label="Legal on-call",
-        level=1,
-        reason="Step overdue",
-        channel_id="C0INC7",
-        channel_link="https://example.slack.com/archives/C0INC7",
-        users=["U0LEGAL01"],
-        emails=["legal@example.org"],
-    )
-    values.update(overrides)
-    return PageNotice(**values)
+from tests.paging_support import SECRET_TITLE, notice
 
 
 def test_dedup_key_defaults_from_page_id():

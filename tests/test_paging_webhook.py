@@ -13,7 +13,7 @@ import waitress
 from flask import Flask, request
 from waitress import wasyncore
 
-from bot.paging.base import Backend, DeliveryError, PageNotice
+from bot.paging.base import Backend, DeliveryError
 from bot.paging.webhook import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -21,29 +21,11 @@ from bot.paging.webhook import (
     sign_webhook,
     verify_webhook_signature,
 )
+from tests.paging_support import SECRET_TITLE, notice
 
 SECRET = "whsec-test-0123456789"
-SECRET_TITLE = "victim handle @kid_1234 sent images"
 
 
-def notice(**overrides) -> PageNotice:
-    values = dict(
-        page_id=7,
-        incident_ref="INC-7",
-        incident_title=SECRET_TITLE,
-        playbook_title="Confirmed CSAM report",
-        severity="sev1",
-        role="legal",
-        role_label="Legal on-call",
-        level=2,
-        reason="NCMEC report not filed 24h after confirmation",
-        channel_id="C0INC7",
-        channel_link="https://example.slack.com/archives/C0INC7",
-        users=["U0LEGAL01"],
-        emails=["legal@example.org"],
-    )
-    values.update(overrides)
-    return PageNotice(**values)
 
 
 class Receiver:
