@@ -34,6 +34,11 @@ def values_of(view: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def first_input(view: dict[str, Any]) -> str:
+    """Where to show an error that belongs to no one field (Slack needs an input block id)."""
+    return next((b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input"), "summary")
+
+
 def _answer_errors(ack: Ack, err: DomainError, default_block: str) -> None:
     fields = err.fields if isinstance(err, InvalidInput) and err.fields else {default_block: str(err)}
     ack(response_action="errors", errors=fields)
@@ -70,7 +75,7 @@ def register(app: App, core: Core) -> list[str]:
             queries.check_access(core, meta["incident"], user)
             steps.complete(core, meta["incident"], meta["step"], user, values_of(view))
         except DomainError as err:
-            _answer_errors(ack, err, next(iter(values_of(view)), "reason"))
+            _answer_errors(ack, err, first_input(view))
             return
         ack()
 
