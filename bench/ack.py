@@ -11,16 +11,21 @@ with the load generator or the sandbox):
 Each round sends `--n` Slack-signed `/incident declare` slash commands at once (one thread
 each, released together by a barrier) to the bare app, then to the bot, and measures:
 
-- time-to-ack: from sending the command until its HTTP answer (the driver's `Result.elapsed`);
+- time-to-ack: from sending the signed command until its HTTP answer is read;
 - time-to-checklist (bot only): from sending the command until the sandbox recorded the
   chat.postMessage whose metadata event_type is `safeguard_checklist` for that incident.
 
 Targets (each round): ack p99 <= 1.5 x the bare app's and <= 1 s; checklist p99 < 2 s.
+One uncounted warm-up declaration goes to each server first (Bolt's one-time auth.test,
+first connections); between rounds the bench waits until the bot is quiet. Percentiles are
+nearest-rank: with 20 samples p99 is the slowest.
 
     .venv/bin/python bench/ack.py [--n 20] [--rounds 3] [--latency-ms 150] [--database-url URL]
 
-`--in-process` runs both servers in this process instead. `--strict` exits 1 when a target
-is missed (default: report and exit 0). Everything listens on 127.0.0.1.
+The load generator sends real signed HTTP requests from its own threads; the sandbox's event
+deliveries go through one pooled HTTP client (see pooled_driver_transport). `--in-process`
+runs both servers in this process instead. `--strict` exits 1 when a target is missed
+(default: report and exit 0). Everything listens on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,6 +123,7 @@ class Target:
     url: str  # .../slack/events
     stop: Any
     log: Path | None = None
+    pid: int | None = None  # the server's process (None when in-process)
 
 
 def wait_healthy(url: str, proc: subprocess.Popen | None, log: Path | None, timeout: float = 60.0) -> None:
@@ -161,7 +169,7 @@ def spawn(name: str, cmd: list[str], env: dict[str, str], port: int, workdir: Pa
     except BaseException:
         stop()
         raise
-    return Target(name, base + "/slack/events", stop, log)
+    return Target(name, base + "/slack/events", stop, log, proc.pid)
 
 
 def bot_env(sandbox, database_url: str, port: int) -> dict[str, str]:
@@ -247,6 +255,29 @@ class Round:
         return sum(1 for s in self.samples if s.error is not None)
 
 
+@contextmanager
+def pooled_driver_transport() -> Iterator[None]:
+    """The sandbox sends Events API callbacks (member_joined_channel after each invite) with
+    `httpx.post`, which builds a new client, ~20 ms of CPU, per request. On a small machine
+    that CPU is taken from the bot under test; real Slack's is not. For the benchmark the
+    driver posts through one pooled client instead: same requests, same bytes."""
+    import types
+
+    import httpx
+
+    from sandbox import driver
+
+    client = httpx.Client(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+    original = driver.httpx
+    driver.httpx = types.SimpleNamespace(post=client.post, TimeoutException=httpx.TimeoutException,
+                                         HTTPError=httpx.HTTPError)
+    try:
+        yield
+    finally:
+        driver.httpx = original
+        client.close()
+
+
 def incident_number(body: Any) -> int | None:
     import re
 
@@ -255,34 +286,75 @@ def incident_number(body: Any) -> int | None:
     return int(found.group(1)) if found else None
 
 
+def signed_command(sandbox, text: str) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of a slash command as Slack sends it (the driver's payload and
+    signature), built before the clock starts."""
+    from urllib.parse import urlencode
+
+    from sandbox import payloads
+
+    ws = sandbox.state
+    with ws.lock:
+        channel = ws.channel(CHANNEL)
+        form = payloads.command_form(
+            ws, user=DECLARER, channel=channel, command="/incident", text=text,
+            response_url=ws.mint_response_url(sandbox.base_url, channel=channel.id, user=DECLARER,
+                                              kind="command"),
+            trigger_id=ws.mint_trigger(DECLARER),
+        )
+    body = urlencode(form).encode()
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": sandbox.driver.sign(body, timestamp),
+        "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+    }
+    return body, headers
+
+
 def fire(sandbox, target: Target, n: int, round_no: int, expect_incident: bool) -> Round:
-    """n signed slash commands at once, one thread each."""
+    """n signed slash commands at once, one thread each.
+
+    Each thread builds its signed request and its HTTP client before the barrier, so the
+    time measured is the server's: from sending the request to reading its answer. (The
+    driver's `command()` builds an httpx client per call, ~20 ms of CPU each, which 20
+    threads queue for on the GIL: that would measure the load generator, not the server.)"""
+    import httpx
+
     sandbox.set_bot_url(target.url)
     result = Round(target.name, round_no, [Sample(0.0) for _ in range(n)])
     barrier = threading.Barrier(n)
 
     def one(i: int) -> None:
         sample = result.samples[i]
-        try:
-            barrier.wait(timeout=30)
-        except threading.BrokenBarrierError:
-            sample.error = "barrier"
-            return
-        sample.sent_at = time.time()
-        try:
-            res = sandbox.driver.command(DECLARER, f"declare {PLAYBOOK} Bench round {round_no} case {i + 1}",
-                                         channel=CHANNEL)
-        except Exception as exc:  # the driver raises on a broken response; count it
-            sample.error = f"{type(exc).__name__}: {exc}"
-            return
-        sample.ack, sample.status = res.elapsed, res.status
-        if res.status != 200 or res.timed_out:
-            sample.error = res.error or f"HTTP {res.status}"
-            return
-        if expect_incident:
-            sample.incident = incident_number(res.body)
+        body, headers = signed_command(sandbox, f"declare {PLAYBOOK} Bench round {round_no} case {i + 1}")
+        with httpx.Client(timeout=10.0) as client:
+            try:
+                barrier.wait(timeout=30)
+            except threading.BrokenBarrierError:
+                sample.error = "barrier"
+                return
+            sample.sent_at = time.time()
+            started = time.perf_counter()
+            try:
+                response = client.post(target.url, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                sample.error = f"{type(exc).__name__}: {exc}"
+                return
+            sample.ack, sample.status = time.perf_counter() - started, response.status_code
+        if response.status_code != 200:
+            sample.error = f"HTTP {response.status_code}: {response.text[:200]}"
+        elif sample.ack > 3.0:
+            sample.error = "answered after Slack's 3 s deadline"
+        elif expect_incident:
+            try:
+                answer = response.json()
+            except ValueError:
+                answer = response.text
+            sample.incident = incident_number(answer)
             if sample.incident is None:
-                sample.error = f"no INC-N in the answer: {str(res.body)[:200]}"
+                sample.error = f"no INC-N in the answer: {str(answer)[:200]}"
 
     threads = [threading.Thread(target=one, args=(i,), name=f"load-{i}") for i in range(n)]
     for t in threads:
@@ -302,26 +374,36 @@ def _metadata(args: dict[str, Any]) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def checklist_posts(sandbox) -> dict[int, float]:
-    """incident number -> wall-clock time the sandbox answered its checklist's chat.postMessage."""
-    ws = sandbox.state
-    with ws.lock:
-        calls = [c for c in ws.calls if c.method == "chat.postMessage" and c.ok]
-    posted: dict[int, float] = {}
-    for call in calls:
-        meta = _metadata(call.args)
-        if meta.get("event_type") == CHECKLIST_EVENT:
-            number = (meta.get("event_payload") or {}).get("incident")
-            if isinstance(number, int):
-                posted.setdefault(number, call.at)
-    return posted
+class ChecklistWatch:
+    """incident number -> wall-clock time the sandbox answered its checklist's chat.postMessage
+    (`Call.at`), read incrementally so polling stays cheap and holds the sandbox lock briefly."""
+
+    def __init__(self, sandbox) -> None:
+        self.sandbox = sandbox
+        self.seen = 0
+        self.posted: dict[int, float] = {}
+
+    def poll(self) -> dict[int, float]:
+        ws = self.sandbox.state
+        with ws.lock:
+            calls = ws.calls[self.seen:]
+            self.seen += len(calls)
+        for call in calls:
+            if call.method != "chat.postMessage" or not call.ok:
+                continue
+            meta = _metadata(call.args)
+            if meta.get("event_type") == CHECKLIST_EVENT:
+                number = (meta.get("event_payload") or {}).get("incident")
+                if isinstance(number, int):
+                    self.posted.setdefault(number, call.at)
+        return self.posted
 
 
-def collect_checklists(sandbox, rnd: Round, timeout: float) -> None:
+def collect_checklists(watch: ChecklistWatch, rnd: Round, timeout: float) -> None:
     wanted = {s.incident for s in rnd.samples if s.incident is not None}
     deadline = time.monotonic() + timeout
     while True:
-        posted = checklist_posts(sandbox)
+        posted = watch.poll()
         if wanted <= posted.keys() or time.monotonic() > deadline:
             break
         time.sleep(0.02)
@@ -333,12 +415,13 @@ def collect_checklists(sandbox, rnd: Round, timeout: float) -> None:
 
 
 def quiesce(sandbox, quiet: float = 1.0, timeout: float = 30.0) -> None:
-    """Wait until the bot has stopped calling Slack (invites, pins, events of the last round)."""
+    """Wait until the bot has stopped calling Slack and the sandbox has stopped sending it
+    events (invites, pins, member_joined_channel of the last round)."""
     deadline = time.monotonic() + timeout
     last, since = -1, time.monotonic()
     while time.monotonic() < deadline:
         with sandbox.state.lock:
-            count = len(sandbox.state.calls)
+            count = len(sandbox.state.calls) + sum(len(d.attempts) + 1 for d in sandbox.state.deliveries)
         if count != last:
             last, since = count, time.monotonic()
         elif time.monotonic() - since >= quiet:
@@ -382,6 +465,10 @@ def table(rounds: list[Round]) -> list[str]:
     return lines
 
 
+def mark(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
 def verdicts(rounds: list[Round]) -> tuple[list[str], bool]:
     lines, ok = [], True
     numbers = sorted({r.number for r in rounds if r.number > 0})
@@ -390,15 +477,17 @@ def verdicts(rounds: list[Round]) -> tuple[list[str], bool]:
         bot = next(r for r in rounds if r.number == number and r.target == "bot")
         bare99, bot99, cl99 = pct(bare.acks(), 99), pct(bot.acks(), 99), pct(bot.checklists(), 99)
         complete = bot.errors() == 0 and bare.errors() == 0 and len(bot.checklists()) == len(bot.samples)
-        ack_ok = None not in (bare99, bot99) and bot99 <= ACK_RATIO * bare99 and bot99 <= ACK_TARGET
+        under_1s = bot99 is not None and bot99 <= ACK_TARGET
+        ratio_ok = None not in (bare99, bot99) and bot99 <= ACK_RATIO * bare99
         cl_ok = cl99 is not None and cl99 < CHECKLIST_TARGET
-        good = complete and ack_ok and cl_ok
+        good = complete and under_1s and ratio_ok and cl_ok
         ok = ok and good
-        ratio = f"{bot99 / bare99:.2f}x" if bot99 and bare99 else "-"
+        ratio = f"{bot99 / bare99:.1f}x" if bot99 and bare99 else "-"
+
         lines.append(
-            f"round {number}: ack p99 {ms(bot99)} = {ratio} bare ({ms(bare99)}) "
-            f"[target <= {ACK_RATIO}x and <= {ACK_TARGET * 1000:.0f} ms: {'met' if ack_ok else 'MISSED'}]; "
-            f"checklist p99 {ms(cl99)} [target < {CHECKLIST_TARGET * 1000:.0f} ms: {'met' if cl_ok else 'MISSED'}]"
+            f"round {number}: ack p99 {ms(bot99)} [<= {ACK_TARGET * 1000:.0f} ms: {mark(under_1s)}], "
+            f"{ratio} the bare app's {ms(bare99)} [<= {ACK_RATIO}x: {mark(ratio_ok)}]; "
+            f"checklist p99 {ms(cl99)} [< {CHECKLIST_TARGET * 1000:.0f} ms: {mark(cl_ok)}]"
             + ("" if complete else "; ERRORS"))
     return lines, ok
 
@@ -448,30 +537,34 @@ def main(argv: list[str] | None = None) -> int:
     targets: list[Target] = []
     rounds: list[Round] = []
     keep_logs = False
-    with Sandbox(signing_secret=SECRET, threads=args.sandbox_threads) as sandbox:
+    with pooled_driver_transport(), Sandbox(signing_secret=SECRET, threads=args.sandbox_threads) as sandbox:
         try:
             database_url = prepare_database(args.database_url, workdir)
             if args.in_process:
-                targets = [start_bare_in_process(sandbox), start_bot_in_process(sandbox, database_url)]
+                targets.append(start_bare_in_process(sandbox))
+                targets.append(start_bot_in_process(sandbox, database_url))
             else:
-                targets = [start_bare_subprocess(sandbox, workdir), start_bot_subprocess(sandbox, database_url, workdir)]
+                targets.append(start_bare_subprocess(sandbox, workdir))
+                targets.append(start_bot_subprocess(sandbox, database_url, workdir))
             bare, bot = targets
+            watch = ChecklistWatch(sandbox)
             sandbox.faults.latency(args.latency_ms)
             mode = "in-process" if args.in_process else "subprocesses (safeguard serve / bare Bolt app)"
             print(f"{args.rounds} rounds x {args.n} concurrent /incident declare; +{args.latency_ms} ms per "
                   f"Web API call; servers: {mode}, waitress threads={SERVER_THREADS}, listener "
-                  f"workers={LISTENER_WORKERS}; database: {database_url.split('?')[0]}", flush=True)
+                  f"workers={LISTENER_WORKERS}; database: {database_url.split('?')[0]}; "
+                  f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}", flush=True)
             if not args.no_warmup:  # first-request costs (imports, templates, connections): not counted
                 for target in (bare, bot):
                     rnd = fire(sandbox, target, 1, 0, expect_incident=target is bot)
                     if target is bot:
-                        collect_checklists(sandbox, rnd, args.timeout)
+                        collect_checklists(watch, rnd, args.timeout)
                         quiesce(sandbox)
                     rounds.append(rnd)
             for number in range(1, args.rounds + 1):
                 rounds.append(fire(sandbox, bare, args.n, number, expect_incident=False))
                 rnd = fire(sandbox, bot, args.n, number, expect_incident=True)
-                collect_checklists(sandbox, rnd, args.timeout)
+                collect_checklists(watch, rnd, args.timeout)
                 rounds.append(rnd)
                 quiesce(sandbox)
         finally:
@@ -485,11 +578,10 @@ def main(argv: list[str] | None = None) -> int:
                                                          if r.target == "bot" else "") for r in warm))
     lines, ok = verdicts(rounds)
     print("\n".join(lines))
-    for r in rounds:
-        for s in r.samples:
-            if s.error:
-                keep_logs = True
-                print(f"  {r.target} round {r.number}: {s.error}")
+    failures = [f"  {r.target} round {r.number}: {s.error}" for r in rounds for s in r.samples if s.error]
+    if failures:
+        keep_logs = True
+        print("\n".join(failures[:10] + ([f"  … and {len(failures) - 10} more"] if len(failures) > 10 else [])))
     if keep_logs:
         print(f"server logs kept in {workdir}")
     else:

@@ -75,7 +75,7 @@ def build_core(settings: Settings, *, migrate: bool | None = None, env: dict[str
 
     env = dict(os.environ if env is None else env)
     config, playbooks = load_org(settings)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, pool_size=settings.db_pool_size)
     if migrate if migrate is not None else db.is_sqlite:
         db.upgrade()
     gateway = None

@@ -25,6 +25,7 @@ class Settings(BaseModel):
     port: int = 3000
     # Not part of the contract: tuning, and what tests need to build many bots in one process.
     listener_workers: int = 32
+    db_pool_size: int = Field(default=10, ge=1)  # PostgreSQL: up to twice this many connections
     task_workers: int = 32
     sweep_seconds: float = Field(default=1.0, gt=0)
     slack_retry_backoff: float = Field(default=0.5, gt=0)  # slack_sdk's 5xx backoff factor

@@ -11,7 +11,7 @@ from slack_bolt import Ack, App, Respond
 from bot.core import Core
 from bot.errors import InvalidInput
 from bot.incidents import lifecycle, people, queries, steps
-from bot.incidents.declare import declare, playbook_list
+from bot.incidents.declare import declare, playbook_list, validate
 from bot.paging import service as pages
 from bot.timeline import service as timeline
 
@@ -66,9 +66,13 @@ def _declare(ctx: Ctx) -> None:
         modals.open_declare(ctx.core, ctx.trigger_id, ctx.channel)
         return
     playbook_id, _, summary = ctx.rest.partition(" ")
-    declared = declare(ctx.core, playbook_id=playbook_id.lower(), summary=summary, user=ctx.user,
-                       channel_id=ctx.channel)
-    ctx.reply(ctx.core.render.text("slack/declared.txt.j2", declared=declared))
+    playbook_id = playbook_id.lower()
+    validate(ctx.core, playbook_id, summary)  # mistakes are answered in the ack itself
+    # Ack first (Slack's 3 s, and the bot's own latency target), then write the incident:
+    # the confirmation with its number follows on the response_url.
+    ctx.ack()
+    declared = declare(ctx.core, playbook_id=playbook_id, summary=summary, user=ctx.user, channel_id=ctx.channel)
+    ctx.respond(text=ctx.core.render.text("slack/declared.txt.j2", declared=declared), response_type="ephemeral")
 
 
 def _status(ctx: Ctx) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import App
@@ -16,6 +17,14 @@ from bot.timeline import service as timeline
 
 log = logging.getLogger(__name__)
 PIN_REACTIONS = {"pushpin", "round_pushpin"}
+
+
+def event_time(event: dict[str, Any]) -> datetime | None:
+    """When Slack says the event happened (its `event_ts`), to order joins and departures."""
+    try:
+        return datetime.fromtimestamp(float(event["event_ts"]), UTC)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def register(app: App, core: Core) -> list[str]:
@@ -33,11 +42,11 @@ def register(app: App, core: Core) -> list[str]:
 
     def member_joined_channel(body: dict[str, Any], event: dict[str, Any]) -> None:
         if is_new(body):
-            people.joined(core, event["channel"], event["user"], event.get("inviter"))
+            people.joined(core, event["channel"], event["user"], event.get("inviter"), event_time(event))
 
     def member_left_channel(body: dict[str, Any], event: dict[str, Any]) -> None:
         if is_new(body):
-            people.left(core, event["channel"], event["user"])
+            people.left(core, event["channel"], event["user"], event_time(event))
 
     def app_mention(body: dict[str, Any], event: dict[str, Any]) -> None:
         if not is_new(body):

@@ -87,6 +87,19 @@ class RunningBot:
 
         wait_for(idle, timeout, what="the outbox to empty")
 
+    def provisioned(self, number: int, timeout: float = 10.0) -> Any:
+        """Wait until the incident's Slack set-up (channel, checklist, topic, invites) is done;
+        returns the sandbox's channel."""
+        from bot.db.models import Incident
+
+        def done():
+            with self.core.db.read() as session:
+                incident = session.get(Incident, number)
+                return incident is not None and incident.provisioned_at is not None and incident.channel_id
+
+        channel_id = wait_for(done, timeout, what=f"INC-{number} to be set up in Slack")
+        return self.ws.channel(channel_id)
+
     def timeline(self, number: int) -> list[dict[str, Any]]:
         from bot.timeline.build import load_events
 

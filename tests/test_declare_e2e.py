@@ -14,17 +14,20 @@ LEAD, SPEC, LEGAL, OUTSIDER = "U0LEAD001", "U0SPEC001", "U0LEGAL01", "U0OUTSID1"
 
 
 def declared_channel(running, name: str):
-    running.settle()
-    channel = wait_for(lambda: running.ws.channel_by_name(name), what=f"#{name}")
-    wait_for(lambda: running.ws.pins(channel.id), what="the pinned checklist")
+    number = int(name.split("-")[1])
+    channel = running.provisioned(number)
+    assert channel.name == name
+    assert running.ws.pins(channel.id)
     return channel
 
 
 def test_declare_by_command_creates_private_channel_invites_and_pins(running):
     result = running.driver.command(LEAD, "declare csam-report Hash match on upload 8812")
-    assert result.status == 200
-    assert "INC-1" in result.message.text and "inc-1-csam-report" in result.message.text
-    assert result.elapsed < 1.0
+    assert result.status == 200 and result.elapsed < 1.0
+    # acked at once; the confirmation with the number follows on the response_url
+    confirmation = wait_for(lambda: [m for m in running.ws.ephemeral("C0OPS0001", LEAD) if "INC-1" in m.text],
+                            what="the ephemeral confirmation")[0]
+    assert "inc-1-csam-report" in confirmation.text
 
     channel = declared_channel(running, "inc-1-csam-report")
     assert channel.is_private

@@ -21,13 +21,7 @@ STEP_PLAYBOOKS = Path(__file__).parent / "playbooks_steps"
 def declare(running, playbook="csam-report", summary="Hash match on upload 8812"):
     result = running.driver.command(LEAD, f"declare {playbook} {summary}")
     assert result.ok, result
-    running.settle()
-    number = len(running.ws.channels)  # not used for lookups; just a readable name below
-    del number
-    channel = wait_for(lambda: next((c for c in running.ws.channels.values()
-                                     if c.name.startswith("inc-") and c.name.endswith(playbook)
-                                     and running.ws.pins(c.id)), None), what="the incident channel")
-    return channel
+    return running.provisioned(1)
 
 
 def checklist(running, channel):

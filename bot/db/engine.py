@@ -1,18 +1,23 @@
 """Engine and transactions.
 
 SQLite: WAL, a busy timeout, and write transactions that start with BEGIN IMMEDIATE, so two
-writers queue instead of failing half-way with "database is locked". PostgreSQL: row locks
+writers queue instead of failing half-way with "database is locked"; within one process they
+queue on a lock first (SQLite's busy handler sleeps up to 100 ms between tries, which made
+concurrent declarations wait up to a second: bench/ack.py). PostgreSQL: row locks
 (SELECT … FOR UPDATE) where order matters, conditional UPDATEs for claims.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+_BUSY_TIMEOUT = 30  # seconds a SQLite writer waits for another (busy_timeout below)
 
 
 def normalise_url(url: str) -> str:
@@ -22,13 +27,20 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pool_size: int = 20) -> Engine:
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        pool: dict = {}
+        if make_url(url).database not in (None, "", ":memory:"):
+            # A connection for every worker thread (SQLite connections are cheap): the default
+            # 5 + 10 made threads queue for a connection behind writers queued for the lock.
+            pool = {"pool_size": pool_size, "max_overflow": 100}
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    # Per process: pool_size + max_overflow connections at most. Threads beyond that wait
+    # (pool_timeout) rather than exhaust the server's max_connections across replicas.
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_timeout=60, pool_pre_ping=True)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -50,18 +62,32 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = normalise_url(url)
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, pool_size=pool_size)
         self.is_sqlite = self.url.startswith("sqlite")
         self._write = sessionmaker(self.engine, expire_on_commit=False)
         reader = self.engine.execution_options(sqlite_begin="DEFERRED") if self.is_sqlite else self.engine
         self._read = sessionmaker(reader, expire_on_commit=False)
+        # SQLite has one writer at a time: queue this process's writers here (woken as soon as
+        # the previous one commits) rather than in SQLite's sleeping busy handler. Reentrant, so
+        # a nested write transaction behaves as before; other processes still meet busy_timeout.
+        self._write_lock = threading.RLock() if self.is_sqlite else None
+
+    @contextmanager
+    def _writer_turn(self) -> Iterator[None]:
+        # Wait at most as long as the busy timeout; then leave it to SQLite, as before the lock.
+        held = self._write_lock is not None and self._write_lock.acquire(timeout=_BUSY_TIMEOUT)
+        try:
+            yield
+        finally:
+            if held:
+                self._write_lock.release()
 
     @contextmanager
     def tx(self) -> Iterator[Session]:
         """A write transaction: commits on success, rolls back on any exception."""
-        with self._write() as session, session.begin():
+        with self._writer_turn(), self._write() as session, session.begin():
             yield session
 
     @contextmanager

@@ -35,15 +35,9 @@ def playbook_list(core: Core) -> str:
     return ", ".join(f"`{pid}`" for pid in sorted(core.playbooks))
 
 
-def declare(
-    core: Core,
-    *,
-    playbook_id: str,
-    summary: str,
-    user: str,
-    severity: str | None = None,
-    channel_id: str | None = None,
-) -> Declared:
+def validate(core: Core, playbook_id: str, summary: str, severity: str | None = None):
+    """Check a declaration without touching the database (so a listener can answer a mistake
+    in its ack); returns the playbook, the cleaned summary and the severity."""
     playbook = core.playbooks.get(playbook_id)
     if playbook is None:
         raise NotFound(f"There is no playbook `{playbook_id}`. Playbooks: {playbook_list(core)}.")
@@ -59,9 +53,21 @@ def declare(
     severity = (severity or playbook.severity).lower()
     if severity not in SEVERITIES:
         raise InvalidInput(f"Severity must be one of {', '.join(SEVERITIES)}.", {"severity": "Unknown severity."})
+    return playbook, summary, severity
 
+
+def declare(
+    core: Core,
+    *,
+    playbook_id: str,
+    summary: str,
+    user: str,
+    severity: str | None = None,
+    channel_id: str | None = None,
+) -> Declared:
     from ..clocks import arm_clock
 
+    playbook, summary, severity = validate(core, playbook_id, summary, severity)
     now = utcnow()
     with core.db.tx() as session:
         incident = Incident(

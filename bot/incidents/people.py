@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import delete, select
 
 from ..clock import utcnow
@@ -52,8 +54,10 @@ def assign(core: Core, incident_id: int, role: str, user: str, actor: str) -> st
     return f":bust_in_silhouette: {ref(incident_id)}: <@{user}> is now {core.role_label(role)}."
 
 
-def joined(core: Core, channel_id: str, user: str, inviter: str | None) -> None:
-    """Someone joined an incident channel (invited by the bot or by a person)."""
+def joined(core: Core, channel_id: str, user: str, inviter: str | None, at: datetime | None = None) -> None:
+    """Someone joined an incident channel (invited by the bot or by a person). `at` is when
+    Slack says it happened: events can arrive out of order, and a join older than the
+    person's last departure changes nothing."""
     if core.gateway is not None and user == core.gateway.bot_user_id():
         return
     with core.db.tx() as session:
@@ -66,7 +70,7 @@ def joined(core: Core, channel_id: str, user: str, inviter: str | None) -> None:
         if participant is not None:
             if participant.invited_at is None:
                 participant.invited_at = utcnow()
-            if participant.left_at is not None:
+            if participant.left_at is not None and (at is None or at > participant.left_at):
                 participant.left_at = None
                 append(session, incident.id, "member_joined", f"<@{user}> rejoined the channel",
                        actor=inviter, data={"user": user, "inviter": inviter})
@@ -77,7 +81,7 @@ def joined(core: Core, channel_id: str, user: str, inviter: str | None) -> None:
                actor=inviter, data={"user": user, "inviter": inviter})
 
 
-def left(core: Core, channel_id: str, user: str) -> None:
+def left(core: Core, channel_id: str, user: str, at: datetime | None = None) -> None:
     """Someone left or was removed from an incident channel: they no longer act on it."""
     with core.db.tx() as session:
         incident = by_channel(session, channel_id)
@@ -88,5 +92,5 @@ def left(core: Core, channel_id: str, user: str) -> None:
             Participant.incident_id == incident.id, Participant.user_id == user)).first()
         if participant is None or participant.left_at is not None:
             return
-        participant.left_at = utcnow()
+        participant.left_at = at or utcnow()
         append(session, incident.id, "member_left", f"<@{user}> left the channel", data={"user": user})
