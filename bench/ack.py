@@ -34,6 +34,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -234,7 +235,7 @@ class Sample:
     sent_at: float  # wall clock (the sandbox records calls in wall-clock time)
     ack: float | None = None
     status: int | None = None
-    incident: int | None = None
+    incident: str | None = None  # the declaration's summary, found again in its checklist
     checklist: float | None = None
     error: str | None = None
 
@@ -278,12 +279,7 @@ def pooled_driver_transport() -> Iterator[None]:
         client.close()
 
 
-def incident_number(body: Any) -> int | None:
-    import re
-
-    text = body.get("text", "") if isinstance(body, dict) else str(body or "")
-    found = re.search(r"\bINC-(\d+)\b", text)
-    return int(found.group(1)) if found else None
+SUMMARY = re.compile(r"Bench round \d+ case \d+")
 
 
 def signed_command(sandbox, text: str) -> tuple[bytes, dict[str, str]]:
@@ -328,7 +324,8 @@ def fire(sandbox, target: Target, n: int, round_no: int, expect_incident: bool) 
 
     def one(i: int) -> None:
         sample = result.samples[i]
-        body, headers = signed_command(sandbox, f"declare {PLAYBOOK} Bench round {round_no} case {i + 1}")
+        summary = f"Bench round {round_no} case {i + 1}"
+        body, headers = signed_command(sandbox, f"declare {PLAYBOOK} {summary}")
         with httpx.Client(timeout=10.0) as client:
             try:
                 barrier.wait(timeout=30)
@@ -348,13 +345,9 @@ def fire(sandbox, target: Target, n: int, round_no: int, expect_incident: bool) 
         elif sample.ack > 3.0:
             sample.error = "answered after Slack's 3 s deadline"
         elif expect_incident:
-            try:
-                answer = response.json()
-            except ValueError:
-                answer = response.text
-            sample.incident = incident_number(answer)
-            if sample.incident is None:
-                sample.error = f"no INC-N in the answer: {str(answer)[:200]}"
+            # The bot acks at once and confirms INC-N on the response_url; the checklist it
+            # then posts carries the summary, which is how the sample finds its incident.
+            sample.incident = summary
 
     threads = [threading.Thread(target=one, args=(i,), name=f"load-{i}") for i in range(n)]
     for t in threads:
@@ -375,15 +368,16 @@ def _metadata(args: dict[str, Any]) -> dict[str, Any]:
 
 
 class ChecklistWatch:
-    """incident number -> wall-clock time the sandbox answered its checklist's chat.postMessage
-    (`Call.at`), read incrementally so polling stays cheap and holds the sandbox lock briefly."""
+    """declaration summary -> wall-clock time the sandbox answered its checklist's
+    chat.postMessage (`Call.at`), read incrementally so polling stays cheap and holds the
+    sandbox lock briefly."""
 
     def __init__(self, sandbox) -> None:
         self.sandbox = sandbox
         self.seen = 0
-        self.posted: dict[int, float] = {}
+        self.posted: dict[str, float] = {}
 
-    def poll(self) -> dict[int, float]:
+    def poll(self) -> dict[str, float]:
         ws = self.sandbox.state
         with ws.lock:
             calls = ws.calls[self.seen:]
@@ -393,9 +387,9 @@ class ChecklistWatch:
                 continue
             meta = _metadata(call.args)
             if meta.get("event_type") == CHECKLIST_EVENT:
-                number = (meta.get("event_payload") or {}).get("incident")
-                if isinstance(number, int):
-                    self.posted.setdefault(number, call.at)
+                found = SUMMARY.search(json.dumps(call.args.get("blocks")))
+                if found:
+                    self.posted.setdefault(found.group(0), call.at)
         return self.posted
 
 
@@ -411,7 +405,7 @@ def collect_checklists(watch: ChecklistWatch, rnd: Round, timeout: float) -> Non
         if s.incident in posted:
             s.checklist = posted[s.incident] - s.sent_at
         elif s.incident is not None:
-            s.error = s.error or f"no checklist for INC-{s.incident} within {timeout:.0f} s"
+            s.error = s.error or f"no checklist for {s.incident!r} within {timeout:.0f} s"
 
 
 def quiesce(sandbox, quiet: float = 1.0, timeout: float = 30.0) -> None:
