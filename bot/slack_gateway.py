@@ -131,11 +131,13 @@ class SlackGateway:
         ).get("messages", [])
 
     def message(self, channel: str, ts: str) -> dict[str, Any] | None:
-        data = self._call("conversations.history",
-                          params={"channel": channel, "latest": ts, "inclusive": True, "limit": 1})
-        for message in data.get("messages", []):
-            if message.get("ts") == ts:
-                return message
+        """One message by its ts: from the channel's history, or (a thread reply, which the
+        history does not hold) from conversations.replies."""
+        params = {"channel": channel, "latest": ts, "inclusive": True, "limit": 1}
+        for method, query in (("conversations.history", params), ("conversations.replies", {**params, "ts": ts})):
+            for message in self._call(method, params=query).get("messages", []):
+                if message.get("ts") == ts:
+                    return message
         return None
 
     # -- messages ----------------------------------------------------------------------

@@ -13,9 +13,11 @@ from sqlalchemy import func, select, text
 from .clock import utcnow
 from .core import Core
 from .db.models import Incident, Page, Task, Timer
+from .errors import NotFound
 from .scheduler import Clockwork
 from .timeline import export, links
 from .timeline.build import build_review
+from .timeline.service import link_secret
 
 _GRACE = timedelta(seconds=30)  # a timer this late means no replica is firing timers
 
@@ -23,6 +25,16 @@ _GRACE = timedelta(seconds=30)  # a timer this late means no replica is firing t
 def create_web(core: Core, bolt: App, clockwork: Clockwork) -> Flask:
     web = Flask("safeguard")
     slack = SlackRequestHandler(bolt)
+
+    @web.before_request
+    def learn_own_port():
+        # Served on port 0 (any free port) without SAFEGUARD_PUBLIC_URL: timeline links fall back
+        # to 127.0.0.1 and the port, which only the server knows. The WSGI server's SERVER_PORT
+        # is its own listening port (not a request header), so it is safe to learn it here.
+        if not core.settings.public_url and not core.settings.port:
+            port = str(request.environ.get("SERVER_PORT", ""))
+            if port.isdigit() and int(port):
+                core.settings.port = int(port)
 
     @web.post("/slack/events")
     def slack_events():
@@ -62,18 +74,26 @@ def create_web(core: Core, bolt: App, clockwork: Clockwork) -> Flask:
 
     @web.get("/incidents/<int:number>")
     def timeline_page(number: int):
-        secret = (core.settings.link_secret or core.settings.slack_signing_secret or "").encode()
+        secret = link_secret(core.settings)
         try:
+            if not secret:  # nothing can have signed a link: refuse them all
+                raise links.LinkError(links.FORGED, "this bot has no secret to sign links")
             links.check_link(secret, number, request.args.get(links.TOKEN_PARAM, ""), utcnow())
         except links.LinkError as err:
             return Response(f"This link is not valid ({err.reason}). Ask the bot for a new one with "
                             "/incident timeline html in the incident channel.\n", status=403, mimetype="text/plain")
-        body = export.render(build_review(core, number), "html", template_dir=core.settings.templates_dir)
+        try:
+            review = build_review(core, number)
+        except NotFound:  # a genuine link to an incident this database does not hold
+            return Response("There is no such incident.\n", status=404, mimetype="text/plain")
+        body = export.render(review, "html", template_dir=core.settings.templates_dir)
         response = Response(body, mimetype="text/html")
         response.headers["Cache-Control"] = "no-store"
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+        # The template's own policy (its data: favicon included), plus what only a header can say.
+        response.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                                                       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
         return response
 
     return web

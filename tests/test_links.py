@@ -110,3 +110,13 @@ def test_naive_datetimes_are_utc():
     token = sign_link(SECRET, 7, datetime(2025, 3, 3, 10, 0))
     check_link(SECRET, 7, token, datetime(2025, 3, 3, 9, 59))
     assert _reason(SECRET, 7, token, datetime(2025, 3, 3, 10, 0, tzinfo=UTC)) == "expired"
+
+
+def test_the_link_key_falls_back_from_link_secret_to_signing_secret_to_app_token():
+    from bot.settings import Settings
+    from bot.timeline.service import link_secret
+
+    assert link_secret(Settings(link_secret="l", slack_signing_secret="s", slack_app_token="xapp-a")) == b"l"
+    assert link_secret(Settings(slack_signing_secret="s", slack_app_token="xapp-a")) == b"s"
+    assert link_secret(Settings(slack_app_token="xapp-a")) == b"xapp-a"  # Socket Mode: no signing secret
+    assert link_secret(Settings()) == b""

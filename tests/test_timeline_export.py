@@ -651,3 +651,20 @@ def test_an_empty_incident_renders_in_every_format():
     assert "A review meeting is not required for sev3." in md
     checker = _parse(render(review, "html"))
     assert checker.errors == [] and checker.stack == []
+
+
+def test_slack_markup_in_event_text_reads_as_slack_shows_it():
+    from bot.timeline.export import slack_plain
+
+    names = {"U0LEAD001": "Ana"}.get
+    assert slack_plain("Invited <@U0LEAD001> and <@U0NOBODY1>", names) == "Invited @Ana and @U0NOBODY1"
+    assert slack_plain("<@U0NOBODY1|nobody> in <#C0OPS0001|t-and-s-ops>", names) == "@nobody in #t-and-s-ops"
+    assert slack_plain("due <!date^1740996000^{date_short_pretty} {time}|2025-03-03 10:00 UTC>") == (
+        "due 2025-03-03 10:00 UTC")
+    assert slack_plain("<!subteam^S0LEGAL|@legal> <!here>") == "@legal @here"
+    # anything else in angle brackets is left for the template to escape
+    assert slack_plain("<script>alert(1)</script> <b>x</b> <!-- c -->") == "<script>alert(1)</script> <b>x</b> <!-- c -->"
+    review = worked_review()
+    html, md = render(review, "html"), render(review, "md")
+    assert "&lt;script&gt;" in html and "<script" not in html.lower()
+    assert "&lt;script&gt;" in md

@@ -273,6 +273,40 @@ def _html_finalize(value: Any) -> Any:
     return value
 
 
+# --------------------------------------------------------------------------- slack markup
+
+# Slack's own markup in event texts: <@U…>, <#C…|name>, <!subteam^S…|@handle>, <!date^…|fallback>,
+# <!here>. Anything else between angle brackets (e.g. "<script>") is left alone, to be escaped.
+_SLACK_MARKUP = re.compile(r"<([@#!][^<>\n]*)>")
+_SPECIAL_MENTIONS = ("!here", "!channel", "!everyone")
+
+
+def slack_plain(text: Any, name: Any = None) -> str:
+    """Event text as a reader sees it in Slack: ``<@U0LEAD001>`` becomes ``@Ana`` (``name``
+    maps a user id to a display name), ``<!date^…|2025-03-03 10:00 UTC>`` its fallback text,
+    ``<#C…|general>`` ``#general``. The result is plain text, escaped by the template as usual."""
+    if text is None:
+        return ""
+
+    def replace(match: re.Match[str]) -> str:
+        target, _, label = match.group(1).partition("|")
+        if target.startswith("@"):
+            user = target[1:]
+            shown = name(user) if name is not None else None
+            return "@" + (shown if shown and shown != user else label or user)
+        if target.startswith("#"):
+            return "#" + (label or target[1:])
+        if target.startswith("!subteam^"):
+            return label or "@" + target[len("!subteam^"):]
+        if target.startswith("!date^"):
+            return label or match.group(0)
+        if target in _SPECIAL_MENTIONS:
+            return "@" + target[1:]
+        return match.group(0)
+
+    return _SLACK_MARKUP.sub(replace, str(text))
+
+
 # --------------------------------------------------------------------------- environments
 
 
@@ -340,6 +374,7 @@ def review_context(review: IncidentReview) -> dict[str, Any]:
         "meeting": review_meeting_due(review),
         "evidence": evidence_references(review),
         "name": review.display_name,
+        "plain": lambda text: slack_plain(text, review.display_name),
         "statement": NO_CONTENT_STATEMENT,
     }
 

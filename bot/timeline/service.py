@@ -17,7 +17,7 @@ from ..outbox import enqueue
 from ..slack_gateway import SlackError
 from . import export, links
 from .build import build_review
-from .store import append
+from .store import append, lock_incident
 
 
 def _incident_for_channel(core: Core, channel_id: str) -> int:
@@ -42,6 +42,8 @@ def add_message(core: Core, *, channel_id: str, message: dict[str, Any], actor: 
     if files:
         text = (text + "\n" if text else "") + f"[message had {len(files)} file(s); not copied]"
     with core.db.tx() as session:
+        # Lock before looking for the message, so two people adding it at once make one event.
+        lock_incident(session, incident_id)
         for existing in session.scalars(select(TimelineEvent).where(
                 TimelineEvent.incident_id == incident_id, TimelineEvent.kind == "note")):
             if existing.data.get("message_ts") == ts and ts:
@@ -58,8 +60,17 @@ def add_pinned_message(core: Core, *, channel_id: str, ts: str, actor: str) -> s
     return add_message(core, channel_id=channel_id, message=message, actor=actor, via="reaction")
 
 
+def link_secret(settings) -> bytes:
+    """The key that signs timeline links: the link secret, else the signing secret, else (Socket
+    Mode needs no signing secret) the app-level token. Empty when none is set."""
+    return (settings.link_secret or settings.slack_signing_secret or settings.slack_app_token or "").encode()
+
+
 def link_for(core: Core, incident_id: int) -> str:
-    secret = (core.settings.link_secret or core.settings.slack_signing_secret or "").encode()
+    secret = link_secret(core.settings)
+    if not secret:
+        raise InvalidInput("Timeline pages need a secret to sign links (SLACK_SIGNING_SECRET); "
+                           "use `/incident timeline md` instead.")
     token = links.sign_link(secret, incident_id, links.default_expiry(utcnow()))
     base = (core.settings.public_url or f"http://127.0.0.1:{core.settings.port}").rstrip("/")
     return f"{base}/incidents/{incident_id}?{links.TOKEN_PARAM}={token}"
