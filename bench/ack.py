@@ -114,6 +114,7 @@ def serve_bare(port: int, api_url: str | None) -> None:
     """`--serve-bare PORT --api-url URL`: the bare app in the foreground (the subprocess)."""
     from waitress import serve
 
+    sys.setswitchinterval(0.001)  # the same interpreter setting as the bot's server (bot/server.py)
     serve(build_bare_web(SECRET, api_url), host="127.0.0.1", port=port, threads=SERVER_THREADS,
           channel_timeout=30, connection_limit=1000, ident="bare")
 

@@ -54,6 +54,7 @@ class Safeguard:
 
     def stop(self) -> None:
         self.clockwork.shutdown()
+        self.core.after_ack.shutdown(wait=True)
         self.core.dispatcher.shutdown()
         self.core.db.dispose()
         self._started = False

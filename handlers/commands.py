@@ -17,7 +17,7 @@ from bot.timeline import service as timeline
 
 from . import modals
 from .parsing import parse_fields, parse_user, split_command
-from .replies import ephemeral, guarded
+from .replies import ephemeral, guarded, respond_later
 
 
 @dataclass
@@ -71,8 +71,13 @@ def _declare(ctx: Ctx) -> None:
     # Ack first (Slack's 3 s, and the bot's own latency target), then write the incident:
     # the confirmation with its number follows on the response_url.
     ctx.ack()
-    declared = declare(ctx.core, playbook_id=playbook_id, summary=summary, user=ctx.user, channel_id=ctx.channel)
-    ctx.respond(text=ctx.core.render.text("slack/declared.txt.j2", declared=declared), response_type="ephemeral")
+
+    def write() -> str:
+        declared = declare(ctx.core, playbook_id=playbook_id, summary=summary, user=ctx.user,
+                           channel_id=ctx.channel)
+        return ctx.core.render.text("slack/declared.txt.j2", declared=declared)
+
+    respond_later(ctx.core, ctx.respond, write)
 
 
 def _status(ctx: Ctx) -> None:

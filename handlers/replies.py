@@ -59,3 +59,23 @@ def _tell(acked: bool, ack: Callable[..., Any], respond: Callable[..., Any] | No
             respond(text=text, response_type="ephemeral", replace_original=False)
         except Exception:
             log.exception("could not tell the user: %s", text)
+
+
+def respond_later(core, respond: Callable[..., Any], work: Callable[[], str]) -> None:
+    """Run `work` after the ack on the core's after-ack threads and post what it returns (or
+    its error) as an ephemeral message on the response_url."""
+
+    def run() -> None:
+        try:
+            text = work()
+        except DomainError as err:
+            text = f":no_entry: {err}"
+        except Exception:
+            log.exception("work after the ack failed")
+            text = SORRY
+        try:
+            respond(text=text, response_type="ephemeral", replace_original=False)
+        except Exception:
+            log.exception("could not answer on the response_url: %s", text)
+
+    core.after_ack.submit(run)
