@@ -64,6 +64,15 @@ def arm_clock(core: Core, session: Session, incident: Incident, start: str) -> N
     playbook = core.playbook(incident.playbook_id)
     states = _step_states(session, incident.id)
     now = utcnow()
+    if start != "declared":
+        # The step was completed before, reopened and completed again: its clocks restart from
+        # now instead of running twice (one 330-day review per report, not one per attempt).
+        for old in session.scalars(select(Timer).where(
+                Timer.incident_id == incident.id, Timer.state == "pending", Timer.kind.in_(("remind", "page")))):
+            if old.spec.get("from") == start:
+                old.state = "cancelled"
+                append(session, incident.id, "timer_cancelled", f"Clock restarted: “{start}” completed again",
+                       data={"timer": old.id, "kind": old.kind, "step": old.step_id, "reason": "restarted"})
     for step in playbook.steps:
         state = states.get(step.id)
         if state is not None and state.state in ("done", "skipped"):

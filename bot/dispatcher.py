@@ -74,12 +74,21 @@ class Dispatcher:
         self.batch = batch
         self.node = node or node_name()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="safeguard-task")
+        self._capacity = workers + max(workers // 2, 1)  # tasks claimed at once: running or queued
+        self._full = False
+        self._done_cond = threading.Condition()  # group commit of finished tasks
+        self._done_ids: list[int] = []
+        self._flushing = False
+        self._flush_next = 0
+        self._flushed = 0
         self._lock = threading.Lock()
         self._running = False
         self._again = False
         self._inflight = 0
         self._idle = threading.Condition(self._lock)
         self.inline = False  # tests: run tasks in the calling thread
+        # Timers that failed to fire in this process: id -> (failures, not before); see timers.py.
+        self.timer_failures: dict[int, tuple[int, datetime]] = {}
 
     def register(self, kind: str, handler: TaskHandler, **options: Any) -> None:
         options.setdefault("first_retry", self.first_retry)
@@ -117,33 +126,42 @@ class Dispatcher:
                 self._running = False
 
     # -- tasks -------------------------------------------------------------------------
-    def _claim(self, now: datetime) -> list[Task]:
+    def _claim(self, now: datetime, limit: int) -> list[Task]:
         due = or_(
             (Task.state == "pending") & (Task.not_before <= now),
             (Task.state == "running") & (Task.lease_until < now),
         )
         with self.db.tx() as session:
             ids = session.scalars(
-                select(Task.id).where(due).order_by(Task.not_before).limit(self.batch)
+                select(Task.id).where(due).order_by(Task.not_before).limit(limit)
                 .with_for_update(skip_locked=True)
             ).all()
-            claimed = []
-            for task_id in ids:
-                result = session.execute(
-                    update(Task)
-                    .where(Task.id == task_id, due)
-                    .values(state="running", owner=self.node, lease_until=now + self.lease,
-                            dedup_key=None, attempts=Task.attempts + 1)
-                )
-                if result.rowcount == 1:
-                    claimed.append(task_id)
-            tasks = list(session.scalars(select(Task).where(Task.id.in_(claimed)))) if claimed else []
+            if not ids:
+                return []
+            # One UPDATE for the batch: the rows are ours (locked above on PostgreSQL; SQLite's
+            # BEGIN IMMEDIATE lets no other writer in), and `due` still guards the claim.
+            session.execute(
+                update(Task).where(Task.id.in_(ids), due)
+                .values(state="running", owner=self.node, lease_until=now + self.lease,
+                        dedup_key=None, attempts=Task.attempts + 1),
+                execution_options={"synchronize_session": False},
+            )
+            tasks = list(session.scalars(select(Task).where(
+                Task.id.in_(ids), Task.state == "running", Task.owner == self.node)))
             for task in tasks:
                 session.expunge(task)
         return tasks
 
     def _start_due_tasks(self, now: datetime) -> int:
-        tasks = self._claim(now)
+        """Claim no more tasks than there are free workers (plus a short queue): a task claimed
+        but waiting in this process's queue could outlive its lease and run twice, and the other
+        replicas should get the rest. A finishing task looks again when the limit was reached."""
+        with self._lock:
+            room = self._capacity - self._inflight
+            self._full = room <= 0
+        if room <= 0:
+            return 0
+        tasks = self._claim(now, min(self.batch, room))
         for task in tasks:
             with self._lock:
                 self._inflight += 1
@@ -151,7 +169,7 @@ class Dispatcher:
                 self._run(task)
             else:
                 self._pool.submit(self._run, task)
-        return len(tasks)
+        return len(tasks) if len(tasks) < room else self.batch  # full: go round again
 
     def _run(self, task: Task) -> None:
         try:
@@ -169,11 +187,14 @@ class Dispatcher:
                 log.warning("task %s (%s) failed: %s", task.id, task.kind, exc)
                 self._retry_or_die(task, kind, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}", None)
             else:
-                self._finish(task, "done", None)
+                self._finish_done(task.id)
         finally:
             with self._lock:
                 self._inflight -= 1
                 self._idle.notify_all()
+                look_again, self._full = self._full, False
+            if look_again and not self.inline:
+                self._pool.submit(self.tick)
 
     def _retry_or_die(self, task: Task, kind: TaskKind, error: str, delay: timedelta | None) -> None:
         if kind.max_attempts is not None and task.attempts >= kind.max_attempts:
@@ -201,6 +222,33 @@ class Dispatcher:
                 update(Task).where(Task.id == task.id, Task.owner == self.node)
                 .values(state=state, done_at=utcnow(), lease_until=None, last_error=error and error[:4000])
             )
+
+    def _finish_done(self, task_id: int) -> None:
+        """Mark a task done, sharing one transaction with the tasks that finish meanwhile
+        (group commit): a worker waits until its task is recorded, as with a transaction of its
+        own, but with SQLite's single writer many finished tasks cost one write."""
+        with self._done_cond:
+            self._done_ids.append(task_id)
+            flush = self._flush_next  # the first flush that starts after this append
+            while True:
+                if self._flushed > flush:
+                    return
+                if not self._flushing:
+                    break
+                self._done_cond.wait()
+            self._flushing, ids, self._done_ids = True, self._done_ids, []
+            number, self._flush_next = self._flush_next, self._flush_next + 1
+        try:
+            with self.db.tx() as session:
+                session.execute(
+                    update(Task).where(Task.id.in_(ids), Task.owner == self.node)
+                    .values(state="done", done_at=utcnow(), lease_until=None, last_error=None),
+                    execution_options={"synchronize_session": False},
+                )
+        finally:  # on an error the tasks stay running and are taken over when their lease ends
+            with self._done_cond:
+                self._flushing, self._flushed = False, number + 1
+                self._done_cond.notify_all()
 
     # -- lifecycle ---------------------------------------------------------------------
     def drain(self, timeout: float = 10.0) -> bool:

@@ -1,50 +1,154 @@
-"""Firing due timers: claim the row, act, all in one transaction.
+"""Firing due timers: claim the rows, act, all in one transaction.
 
-The claim is one conditional UPDATE (`… WHERE id = ? AND state = 'pending'`): of several
-processes that see the same due timer, exactly one changes the row and acts. The incident
-row is locked first, as in every transaction that changes an incident, so claims never
-deadlock against people's commands.
+A pass takes the due timers in batches. For each batch it locks the incident rows first (in id
+order, as every transaction that changes an incident starts with that lock, so claims never
+deadlock against people's commands), skipping incidents another transaction holds (on
+PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite's BEGIN IMMEDIATE already serialises writers).
+Under those locks nobody else can fire or cancel these timers, so the ones still pending are
+claimed (`state = 'fired'`) and acted on in the same transaction: of several processes that
+see the same due timer, exactly one fires it, and a crash before the commit leaves it pending.
+If acting on one timer fails, the batch is rolled back and fired one timer per transaction,
+so a bad timer is retried on its own (with backoff) and never holds up the others.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from .clock import utcnow
 from .clocks import arm_status_update
 from .core import Core
-from .db.models import Incident, Timer
+from .db.models import Incident, RoleAssignment, Timer
 from .incidents import ref
 from .incidents.checklist import request_refresh
 from .incidents.views import role_holders
 from .outbox import enqueue
 from .paging import service as pages
-from .timeline.store import append, lock_incident
+from .timeline.store import append
 
-BATCH = 500
+BATCH = 200
+FAILURES_BEFORE_NOTICE = 3
+BUSY_RETRY = timedelta(milliseconds=100)  # timers of an incident someone else holds: look again
+FORGET_FAILURE = timedelta(hours=1)
+log = logging.getLogger(__name__)
 
 
 def fire_due(core: Core, now: datetime) -> int:
-    with core.db.read() as session:
-        due = session.execute(
-            select(Timer.id, Timer.incident_id).where(Timer.state == "pending", Timer.due_at <= now)
-            .order_by(Timer.due_at).limit(BATCH)
-        ).all()
-    fired = 0
-    for timer_id, incident_id in due:
-        with core.db.tx() as session:
-            lock_incident(session, incident_id)
-            claimed = session.execute(
-                update(Timer).where(Timer.id == timer_id, Timer.state == "pending")
-                .values(state="fired", fired_at=utcnow(), fired_by=core.dispatcher.node)
-            ).rowcount
-            if claimed:
-                _act(core, session, session.get(Timer, timer_id))
-                fired += 1
-    core.wake(next_due(core))
+    failing = core.dispatcher.timer_failures
+    for gone in [tid for tid, (_, retry_at) in failing.items() if retry_at < now - FORGET_FAILURE]:
+        del failing[gone]  # fired or cancelled elsewhere since; if not, it is simply tried again
+    held = [tid for tid, (_, retry_at) in failing.items() if retry_at > now]
+    fired, busy = 0, False
+    while True:
+        candidates: list[tuple[int, int]] = []
+        count = 0
+        try:
+            with core.db.tx() as session:
+                query = select(Timer.id, Timer.incident_id).where(Timer.state == "pending", Timer.due_at <= now)
+                if held:
+                    query = query.where(Timer.id.not_in(held))
+                candidates = list(session.execute(query.order_by(Timer.due_at).limit(BATCH)).all())
+                timers, skipped = _claim(core, session, candidates)
+                busy = busy or skipped
+                for timer in timers:
+                    _act(core, session, timer)
+            count = len(timers)
+            for timer in timers:
+                failing.pop(timer.id, None)
+        except Exception:
+            if not candidates:
+                raise
+            log.warning("a batch of %s timers failed; firing them one by one", len(candidates), exc_info=True)
+            count = _fire_one_by_one(core, candidates)
+        fired += count
+        if len(candidates) < BATCH or count == 0:
+            break
+    following = next_due(core)
+    if busy and following is not None:
+        following = max(following, utcnow() + BUSY_RETRY)
+    core.wake(following)
     return fired
+
+
+def _claim(core: Core, session, candidates: list[tuple[int, int]]) -> tuple[list[Timer], bool]:
+    """Lock the candidates' incidents (skipping those another transaction holds) and claim their
+    timers that are still pending. Returns the claimed timers and whether any were skipped."""
+    if not candidates:
+        return [], False
+    wanted = sorted({incident_id for _, incident_id in candidates})
+    locked = set(session.scalars(select(Incident.id).where(Incident.id.in_(wanted)).order_by(Incident.id)
+                                 .with_for_update(skip_locked=True)))
+    ids = [timer_id for timer_id, incident_id in candidates if incident_id in locked]
+    if not ids:
+        return [], bool(candidates)
+    timers = list(session.scalars(select(Timer).where(Timer.id.in_(ids), Timer.state == "pending")
+                                  .order_by(Timer.due_at)))
+    _preload(session, locked)
+    at = utcnow()
+    for timer in timers:
+        timer.state, timer.fired_at, timer.fired_by = "fired", at, core.dispatcher.node
+    return timers, len(locked) < len(wanted)
+
+
+def _preload(session, incident_ids: set[int]) -> None:
+    """What acting on the batch reads, in three queries instead of several per timer: the
+    incidents (held: the identity map keeps only weak references), who holds which role, and
+    each step's earliest clock (what the checklist shows as the step's due time)."""
+    holders: dict[int, dict[str, list[str]]] = {i: {} for i in incident_ids}
+    for incident_id, role, user in session.execute(
+            select(RoleAssignment.incident_id, RoleAssignment.role, RoleAssignment.user_id)
+            .where(RoleAssignment.incident_id.in_(incident_ids)).order_by(RoleAssignment.id)):
+        holders[incident_id].setdefault(role, []).append(user)
+    earliest = {(incident_id, step_id): due for incident_id, step_id, due in session.execute(
+        select(Timer.incident_id, Timer.step_id, func.min(Timer.due_at))
+        .where(Timer.incident_id.in_(incident_ids), Timer.step_id.is_not(None),
+               Timer.kind.in_(("remind", "page")), Timer.state.in_(("pending", "fired")))
+        .group_by(Timer.incident_id, Timer.step_id))}
+    session.info["firing"] = {
+        "incidents": list(session.scalars(select(Incident).where(Incident.id.in_(incident_ids)))),
+        "holders": holders, "earliest": earliest,
+    }
+
+
+def _holders(session, incident_id: int) -> dict[str, list[str]]:
+    preloaded = session.info.get("firing", {}).get("holders", {})
+    return preloaded[incident_id] if incident_id in preloaded else role_holders(session, incident_id)
+
+
+def _fire_one_by_one(core: Core, candidates: list[tuple[int, int]]) -> int:
+    fired = 0
+    for timer_id, incident_id in candidates:
+        try:
+            with core.db.tx() as session:
+                timers, _ = _claim(core, session, [(timer_id, incident_id)])
+                for timer in timers:
+                    _act(core, session, timer)
+            fired += len(timers)
+        except Exception as exc:  # one bad timer must not hold up every timer due after it
+            _failed(core, timer_id, incident_id, exc)
+        else:
+            core.dispatcher.timer_failures.pop(timer_id, None)
+    return fired
+
+
+def _failed(core: Core, timer_id: int, incident_id: int, exc: Exception) -> None:
+    """The timer stays pending (a clock is never dropped) and is tried again with backoff; the
+    timeline says so once it keeps failing."""
+    count = core.dispatcher.timer_failures.get(timer_id, (0, None))[0] + 1
+    delay = min(2 ** (count - 1), 300)
+    core.dispatcher.timer_failures[timer_id] = (count, utcnow() + timedelta(seconds=delay))
+    log.exception("timer %s failed to fire (attempt %s); trying again in %ss", timer_id, count, delay)
+    if count == FAILURES_BEFORE_NOTICE:
+        try:
+            with core.db.tx() as session:
+                append(session, incident_id, "timer_failed",
+                       f"A clock could not fire ({type(exc).__name__}); it stays armed and is retried",
+                       data={"timer": timer_id, "error": f"{type(exc).__name__}: {exc}"[:500], "attempts": count})
+        except Exception:
+            log.exception("could not record the failure of timer %s", timer_id)
 
 
 def next_due(core: Core) -> datetime | None:
@@ -65,16 +169,18 @@ def _act(core: Core, session, timer: Timer) -> None:
         append(session, incident.id, "timer_fired", f"Status update not needed: the incident is {incident.status}",
                data=base)
         return
-    playbook = core.playbook(incident.playbook_id)
-    step = playbook.step(timer.step_id) if timer.step_id else None
+    # The playbook may have changed since the clock was armed (a 330-day clock outlives many
+    # edits): a step that is gone is named by its id instead of failing the timer.
+    playbook = core.playbooks.get(incident.playbook_id)
+    step = playbook.step(timer.step_id) if playbook and timer.step_id and playbook.has_step(timer.step_id) else None
+    title = step.title if step else (timer.step_id or "the incident")
     if timer.kind == "remind":
         role = step.owner if timer.target == "owner" and step else timer.target
-        users = role_holders(session, incident.id).get(role, []) or _config_users(core, role)
-        append(session, incident.id, "timer_fired", f"Reminder due for “{step.title if step else 'the incident'}”",
-               data=base)
+        users = _holders(session, incident.id).get(role, []) or _config_users(core, role)
+        append(session, incident.id, "timer_fired", f"Reminder due for “{title}”", data=base)
         text = core.render.text("slack/reminder.txt.j2", ref=ref(incident.id), step=step, users=users,
                                 label=core.role_label(role), due=timer.due_at, spec=timer.spec)
-        what = f"Reminded {core.role_label(role)} about “{step.title if step else ''}”"
+        what = f"Reminded {core.role_label(role)} about “{title}”"
         if incident.channel_id and not incident.archived and incident.status != "closed":
             enqueue(session, "post", {"channel": incident.channel_id, "text": text, "event": {
                 "kind": "reminder_sent", "text": what,
@@ -84,15 +190,16 @@ def _act(core: Core, session, timer: Timer) -> None:
                 enqueue(session, "post", {"channel": user, "text": text, "event": {
                     "kind": "reminder_sent", "text": what + " by direct message",
                     "data": {"timer": timer.id, "users": [user], "step": timer.step_id}}}, incident_id=incident.id)
-        request_refresh(session, incident)
+        if _first_of_step(session, timer):
+            request_refresh(session, incident)
     elif timer.kind == "page" and incident.status == "closed":
         append(session, incident.id, "timer_fired", "Deadline passed after the incident was closed; not paging",
                data=base)
     elif timer.kind == "page":
-        append(session, incident.id, "timer_fired", f"Deadline for “{step.title}” passed: paging "
+        append(session, incident.id, "timer_fired", f"Deadline for “{title}” passed: paging "
                                                     f"{core.role_label(timer.target)}", data=base)
         pages.open_page(core, session, incident, timer.target,
-                        f"“{step.title}” is overdue ({timer.spec.get('after')} after {timer.spec.get('from')})", None)
+                        f"“{title}” is overdue ({timer.spec.get('after')} after {timer.spec.get('from')})", None)
         request_refresh(session, incident)
     elif timer.kind == "status":
         leads = role_holders(session, incident.id).get("incident_lead", [])
@@ -102,7 +209,28 @@ def _act(core: Core, session, timer: Timer) -> None:
                 "slack/status_due.txt.j2", ref=ref(incident.id), leads=leads, every=timer.spec.get("every")),
                 "event": {"kind": "reminder_sent", "text": "Asked for a status update",
                           "data": {"timer": timer.id, "users": leads}}}, incident_id=incident.id)
-        arm_status_update(core, session, incident, timer.due_at if timer.due_at > utcnow() else utcnow())
+        # Keep the cadence (next = this one's due time + every), unless that is already past
+        # (the bot was down): then one reminder now and the next a full interval later.
+        every = core.config.status_updates.get(incident.severity)
+        now = utcnow()
+        arm_status_update(core, session, incident,
+                          timer.due_at if every is not None and timer.due_at + every > now else now)
+
+
+def _first_of_step(session, timer: Timer) -> bool:
+    """Whether this timer is the step's earliest clock, i.e. the step only now becomes overdue
+    on the checklist (which shows each step's earliest due time): later reminders of a step
+    already overdue change nothing there, and need no chat.update (a rate-limited method)."""
+    if timer.step_id is None:
+        return True
+    earliest = session.info.get("firing", {}).get("earliest", {}).get((timer.incident_id, timer.step_id))
+    if earliest is not None:
+        return timer.due_at <= earliest
+    earlier = session.scalar(select(Timer.id).where(
+        Timer.incident_id == timer.incident_id, Timer.step_id == timer.step_id, Timer.id != timer.id,
+        Timer.kind.in_(("remind", "page")), Timer.state.in_(("pending", "fired")), Timer.due_at < timer.due_at,
+    ).limit(1))
+    return earlier is None
 
 
 def _config_users(core: Core, role: str) -> list[str]:

@@ -46,11 +46,10 @@ def levels(core: Core, role: str) -> list[Level]:
     return [Level(list(lv.notify), lv.ack_within, list(lv.users or role_users)) for lv in cfg.escalation]
 
 
-def _page_targets(core: Core, session, incident: Incident, role: str, level: Level) -> list[str]:
-    holders = role_holders(session, incident.id).get(role, [])
-    users = list(level.users)
+def _page_targets(session, incident: Incident, role: str, level: Level, number: int) -> list[str]:
     # Level 1 also reaches whoever holds the role in this incident.
-    return list(dict.fromkeys((holders if level is levels(core, role)[0] else []) + users))
+    holders = role_holders(session, incident.id).get(role, []) if number == 1 else []
+    return list(dict.fromkeys(holders + list(level.users)))
 
 
 def open_page(core: Core, session, incident: Incident, role: str, reason: str, requested_by: str | None) -> Page:
@@ -68,7 +67,7 @@ def open_page(core: Core, session, incident: Incident, role: str, reason: str, r
 def _notify_level(core: Core, session, incident: Incident, page: Page, number: int) -> None:
     policy = levels(core, page.role)
     level = policy[number - 1]
-    users = _page_targets(core, session, incident, page.role, level)
+    users = _page_targets(session, incident, page.role, level, number)
     page.level, page.level_sent_at = number, utcnow()
     page.notified = list(dict.fromkeys(list(page.notified or []) + users))
     for backend in level.notify:
@@ -151,8 +150,15 @@ def acknowledge(core: Core, user: str, *, page_id: int | None = None, incident_i
                 if page.state == "acked":
                     return f"Page #{page_id} was already acknowledged by <@{page.acked_by}>."
             raise InvalidInput("No open page is addressed to you.")
+        acked = []
         for page in pages:
             lock_incident(session, page.incident_id)
+            # Read again under the lock: an escalation that committed meanwhile raised the level
+            # (its PagerDuty incident must be resolved too), or the page is no longer open.
+            session.refresh(page)
+            if page.state != "open":
+                continue
+            acked.append(page)
             page.state, page.acked_at, page.acked_by = "acked", utcnow(), user
             incident = session.get(Incident, page.incident_id)
             took = page.acked_at - page.created_at
@@ -168,7 +174,9 @@ def acknowledge(core: Core, user: str, *, page_id: int | None = None, incident_i
                         f":white_check_mark: <@{user}> acknowledged the page for {core.role_label(page.role)}."},
                         incident_id=incident.id)
             request_refresh(session, incident)
-        refs = ", ".join(f"#{p.id} ({ref(p.incident_id)})" for p in pages)
+        if not acked:
+            raise InvalidInput("No open page is addressed to you.")
+        refs = ", ".join(f"#{p.id} ({ref(p.incident_id)})" for p in acked)
     core.dispatcher.kick()
     return f":white_check_mark: Acknowledged page {refs}. Escalation stopped."
 

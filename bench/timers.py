@@ -1,0 +1,411 @@
+"""Benchmark the durable timers: 10,000 reminders across 1,000 incidents, due over one minute.
+
+Starts the sandbox (the Slack stand-in) in this process, declares `--incidents` incidents with
+the core's own `declare()` (a playbook without clocks of its own), gives each a channel and a
+pinned checklist in the sandbox as if provisioning had run, starts the bot — by default a
+real `safeguard serve`-like process (`--in-process`: in this process) — and then arms
+`--timers` reminders with the core's `add_timer()` (from this process, as another replica
+would), due at random moments within `--window` seconds starting `--lead` seconds later.
+Each firing posts a reminder into the incident's channel in the sandbox and redraws its
+checklist, as in production.
+
+It prints the lateness of each firing (`fired_at - due_at`: p50, p99, max), the lateness of
+the reminder reaching the sandbox (the `reminder_sent` event), the database load (SQL
+statements the bot executed, counted with a SQLAlchemy event, per second of the window and
+per timer), the database size and rows, and the bot's resident memory (psutil, max).
+Targets: firing p99 < 1 s, max < 2 s, bot memory < 300 MB.
+
+    .venv/bin/python bench/timers.py [--timers 10000] [--incidents 1000] [--window 60]
+        [--database-url postgresql://…] [--in-process] [--strict]
+
+The default database is a fresh SQLite file in a temporary folder; with `--database-url` the
+tables are created (migrations) in that database, which should be empty (for PostgreSQL put
+a fresh schema first on the search_path, e.g. `…?options=-csearch_path%3Dbench`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+SECRET = "bench-signing-secret"
+LEAD, LEGAL = "U0LEAD001", "U0LEGAL01"
+CONFIG = ROOT / "bot" / "demo" / "safeguard.yaml"
+PLAYBOOK = """\
+# The timer benchmark's playbook: no clocks of its own (bench/timers.py arms them).
+id: bench-quiet
+title: Timer benchmark
+severity: sev3
+private: true
+roles: [incident_lead, legal]
+steps:
+  - {id: report, title: File the report, owner: incident_lead}
+"""
+TARGET_P99, TARGET_MAX, TARGET_MB = 1.0, 2.0, 300.0
+
+
+# ---------------------------------------------------------------------------- the bot side
+
+
+def count_statements(engine) -> dict[str, int]:
+    """Count every SQL statement the engine executes (and the commits)."""
+    from sqlalchemy import event
+
+    counts = {"statements": 0, "commits": 0}
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _statement(*_args, **_kwargs) -> None:
+        counts["statements"] += 1
+
+    @event.listens_for(engine, "commit")
+    def _commit(*_args) -> None:
+        counts["commits"] += 1
+
+    return counts
+
+
+def write_stats_forever(counts: dict[str, int], path: Path) -> None:
+    def loop() -> None:
+        while True:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({**counts, "at": time.time()}))
+            tmp.replace(path)
+            time.sleep(0.5)
+
+    threading.Thread(target=loop, daemon=True, name="bench-stats").start()
+
+
+def serve(stats_path: Path) -> None:
+    """`--serve STATS`: what `safeguard serve` runs, plus a statement counter (the subprocess)."""
+    import logging
+
+    from bot.app import create_bot
+    from bot.server import BotServer
+    from bot.settings import Settings
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    bot = create_bot(Settings.from_env())
+    write_stats_forever(count_statements(bot.core.db.engine), stats_path)
+    server = BotServer(bot, host="127.0.0.1", port=bot.settings.port)
+    signal.signal(signal.SIGTERM, lambda *_: server.server.close())
+    print(f"Listening on {server.url}/slack/events", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        bot.stop()
+
+
+# ---------------------------------------------------------------------------- setup
+
+
+def settings_for(database_url: str, playbooks: Path, sandbox=None, port: int = 0):
+    from bot.settings import Settings
+
+    values = dict(database_url=database_url, config_path=CONFIG, playbooks_dir=playbooks, port=port)
+    if sandbox is not None:
+        values.update(slack_bot_token=sandbox.bot_token, slack_signing_secret=SECRET, slack_api_url=sandbox.api_url)
+    return Settings(**values)
+
+
+def declare_incidents(core, sandbox, n: int) -> None:
+    """`n` incidents declared with the core, then given a channel and a pinned checklist in the
+    sandbox as if provisioning had run (so the bench measures timers, not channel creation)."""
+    from sqlalchemy import update
+
+    from bot.clock import utcnow
+    from bot.db.models import Incident, Participant, Task
+    from bot.incidents.declare import declare
+
+    core.dispatcher.kick = lambda: None  # this core only writes rows; the bot does the work
+    ws = sandbox.state
+    for number in range(1, n + 1):
+        declare(core, playbook_id="bench-quiet", summary=f"Timer bench {number}", user=LEAD, channel_id="C0OPS0001")
+    with core.db.tx() as session:
+        now = utcnow()
+        for incident in session.query(Incident).order_by(Incident.id):
+            channel = ws.add_channel(incident.channel_name, is_private=True, members=[ws.bot_user_id, LEAD, LEGAL])
+            checklist = ws.add_message(ws.bot_message(channel.id, text=f"INC-{incident.id} checklist"))
+            channel.pins.append(checklist.ts)
+            incident.channel_id, incident.checklist_ts = channel.id, checklist.ts
+            incident.checklist_pinned = incident.topic_set = True
+            incident.provisioned_at = now
+        session.execute(update(Participant).values(invited_at=now))
+        session.execute(update(Task).where(Task.kind == "provision").values(state="done", done_at=now))
+
+
+def arm_timers(core, n_timers: int, n_incidents: int, start: datetime, window: float, seed: int = 7) -> None:
+    """`n_timers` reminders spread over the incidents, due at random within the window."""
+    from bot.clocks import add_timer
+    from bot.db.models import Incident
+    from bot.timeline.store import lock_incident
+
+    rng = random.Random(seed)
+    per = [n_timers // n_incidents + (1 if i < n_timers % n_incidents else 0) for i in range(n_incidents)]
+    for number, count in enumerate(per, start=1):
+        with core.db.tx() as session:
+            lock_incident(session, number)
+            incident = session.get(Incident, number)
+            for _ in range(count):
+                due = start + timedelta(seconds=rng.uniform(0, window))
+                add_timer(core, session, incident, kind="remind", due=due, step_id="report", target="owner",
+                          spec={"after": "bench", "from": "bench", "basis": "bench"}, text="Bench reminder")
+
+
+# ---------------------------------------------------------------------------- measuring
+
+
+def pct(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def lateness(core) -> tuple[list[float], list[float]]:
+    from sqlalchemy import select
+
+    from bot.db.models import TimelineEvent, Timer
+
+    with core.db.read() as session:
+        due = {}
+        fired = []
+        for timer_id, due_at, fired_at in session.execute(
+                select(Timer.id, Timer.due_at, Timer.fired_at).where(Timer.kind == "remind", Timer.state == "fired")):
+            due[timer_id] = due_at
+            fired.append((fired_at - due_at).total_seconds())
+        delivered = []
+        for at, data in session.execute(select(TimelineEvent.at, TimelineEvent.data)
+                                        .where(TimelineEvent.kind == "reminder_sent")):
+            if data.get("timer") in due:
+                delivered.append((at - due[data["timer"]]).total_seconds())
+    return fired, delivered
+
+
+def db_size(core, database_url: str) -> tuple[str, dict[str, int]]:
+    from sqlalchemy import func, select, text
+
+    from bot.db.engine import sqlite_path
+    from bot.db.models import Incident, Task, TimelineEvent, Timer
+
+    with core.db.read() as session:
+        rows = {model.__tablename__: session.scalar(select(func.count()).select_from(model))
+                for model in (Incident, Timer, Task, TimelineEvent)}
+        if core.db.is_sqlite:
+            path = sqlite_path(database_url)
+            size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+            what = f"{size / 1e6:.1f} MB (SQLite file + WAL)"
+        else:
+            size = session.scalar(text("SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
+                                       "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                       "WHERE n.nspname = current_schema() AND c.relkind = 'r'"))
+            what = f"{float(size or 0) / 1e6:.1f} MB (tables and indexes of the schema)"
+    return what, rows
+
+
+def pending_work(core) -> tuple[int, int]:
+    from sqlalchemy import func, select
+
+    from bot.clock import utcnow
+    from bot.db.models import Task, Timer
+
+    with core.db.read() as session:
+        timers = session.scalar(select(func.count(Timer.id)).where(Timer.state == "pending", Timer.kind == "remind"))
+        tasks = session.scalar(select(func.count(Task.id)).where(
+            ((Task.state == "pending") & (Task.not_before <= utcnow())) | (Task.state == "running")))
+    return timers, tasks
+
+
+# ---------------------------------------------------------------------------- the bench
+
+
+class BotProcess:
+    def __init__(self, sandbox, database_url: str, playbooks: Path, workdir: Path) -> None:
+        self.stats = workdir / "stats.json"
+        self.log_path = workdir / "bot.log"
+        self.log = self.log_path.open("wb")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SAFEGUARD_"))}
+        env.update(SLACK_BOT_TOKEN=sandbox.bot_token, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=sandbox.api_url,
+                   DATABASE_URL=database_url, SAFEGUARD_CONFIG=str(CONFIG), SAFEGUARD_PLAYBOOKS=str(playbooks),
+                   PORT="0", PD_ROUTING_KEY="bench0routing0key000000000000000", SMTP_URL="smtp://127.0.0.1:1",
+                   PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve", str(self.stats)],
+                                     cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("Listening on "):
+            self.proc.kill()
+            raise SystemExit(f"the bot did not start: see {self.log_path}\n{self.log_path.read_text()[-3000:]}")
+        self.pid = self.proc.pid
+
+    def counts(self) -> dict[str, int]:
+        try:
+            return json.loads(self.stats.read_text())
+        except (OSError, ValueError):
+            return {"statements": 0, "commits": 0}
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.log.close()
+
+
+class InProcessBot:
+    def __init__(self, sandbox, database_url: str, playbooks: Path) -> None:
+        from bot.app import create_bot
+        from bot.server import BotServer
+
+        env = {"PD_ROUTING_KEY": "bench0routing0key000000000000000", "SMTP_URL": "smtp://127.0.0.1:1"}
+        self.bot = create_bot(settings_for(database_url, playbooks, sandbox), env=env)
+        self._counts = count_statements(self.bot.core.db.engine)
+        self.server = BotServer(self.bot, port=0).start()
+        self.pid = os.getpid()
+
+    def counts(self) -> dict[str, int]:
+        return dict(self._counts)
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def run(args) -> int:
+    import psutil
+
+    from bot.app import build_core
+    from bot.db.engine import Database
+    from sandbox.server import Sandbox
+
+    workdir = Path(tempfile.mkdtemp(prefix="safeguard-bench-timers-"))
+    playbooks = workdir / "playbooks"
+    playbooks.mkdir()
+    (playbooks / "bench-quiet.yaml").write_text(PLAYBOOK)
+    database_url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
+    database = Database(database_url)
+    database.upgrade()
+    database.dispose()
+
+    sandbox = Sandbox(signing_secret=SECRET, emit_events=False, threads=32).start()
+    core = build_core(settings_for(database_url, playbooks), slack=False, migrate=False)
+    bot = None
+    try:
+        t = time.monotonic()
+        declare_incidents(core, sandbox, args.incidents)
+        print(f"declared {args.incidents} incidents in {time.monotonic() - t:.1f} s", flush=True)
+        bot = InProcessBot(sandbox, database_url, playbooks) if args.in_process else \
+            BotProcess(sandbox, database_url, playbooks, workdir)
+        process = psutil.Process(bot.pid)
+
+        t = time.monotonic()
+        start = datetime.now(UTC) + timedelta(seconds=args.lead)
+        arm_timers(core, args.timers, args.incidents, start, args.window)
+        armed_in = time.monotonic() - t
+        print(f"armed {args.timers} timers in {armed_in:.1f} s; due from {start:%H:%M:%S} over {args.window:g} s",
+              flush=True)
+        if datetime.now(UTC) > start:
+            print("WARNING: arming ended after the first timer was due: raise --lead", flush=True)
+
+        rss_max, samples = 0, []
+        before = after = None
+        deadline = start + timedelta(seconds=args.window + args.grace)
+        while True:
+            now = datetime.now(UTC)
+            rss = process.memory_info().rss
+            rss_max = max(rss_max, rss)
+            if before is None and now >= start:
+                before = (time.monotonic(), bot.counts(), process.cpu_times())
+            timers, tasks = pending_work(core)
+            samples.append((now, timers, tasks, rss))
+            if now >= start and timers == 0 and tasks == 0:
+                break
+            if now > deadline:
+                print(f"WARNING: gave up waiting: {timers} timers and {tasks} tasks still to do", flush=True)
+                break
+            time.sleep(0.5)
+        time.sleep(1.0)  # the stats file is written every 0.5 s
+        after = (time.monotonic(), bot.counts(), process.cpu_times())
+
+        fired, delivered = lateness(core)
+        size, rows = db_size(core, database_url)
+        elapsed = after[0] - before[0]
+        statements = after[1]["statements"] - before[1]["statements"]
+        commits = after[1]["commits"] - before[1]["commits"]
+        cpu = (after[2].user + after[2].system) - (before[2].user + before[2].system)
+        ok_p99 = bool(fired) and pct(fired, 99) < TARGET_P99
+        ok_max = bool(fired) and max(fired) < TARGET_MAX
+        ok_mem = rss_max / 2**20 < TARGET_MB
+
+        def line(values: list[float]) -> str:
+            if not values:
+                return "none"
+            return (f"p50 {pct(values, 50) * 1000:.0f} ms   p99 {pct(values, 99) * 1000:.0f} ms   "
+                    f"max {max(values) * 1000:.0f} ms   (n={len(values)})")
+
+        print()
+        print(f"database        {core.db.engine.url.get_backend_name()}  "
+              f"({'in-process bot' if args.in_process else 'bot process'} pid {bot.pid})")
+        print(f"timers fired    {len(fired)} / {args.timers}")
+        print(f"fire lateness   {line(fired)}   [target p99 < {TARGET_P99:g} s, max < {TARGET_MAX:g} s: "
+              f"{'ok' if ok_p99 and ok_max else 'MISSED'}]")
+        print(f"posted lateness {line(delivered)}   (reminder in the sandbox channel)")
+        print(f"database load   {statements} statements, {commits} commits in {elapsed:.1f} s = "
+              f"{statements / elapsed:.0f} statements/s, {commits / elapsed:.0f} commits/s, "
+              f"{statements / max(len(fired), 1):.1f} statements per timer")
+        print(f"database size   {size}; rows {rows}")
+        print(f"bot memory      max RSS {rss_max / 2**20:.0f} MB   [target < {TARGET_MB:g} MB: "
+              f"{'ok' if ok_mem else 'MISSED'}]")
+        print(f"bot CPU         {cpu:.1f} s in {elapsed:.1f} s ({100 * cpu / elapsed:.0f}% of one core)")
+        print(f"sandbox calls   {len(sandbox.calls)} Web API calls")
+        if args.keep:
+            print(f"kept {workdir}")
+        return 0 if (ok_p99 and ok_max and ok_mem) or not args.strict else 1
+    finally:
+        if bot is not None:
+            bot.stop()
+        core.db.dispose()
+        sandbox.stop()
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--timers", type=int, default=10_000)
+    parser.add_argument("--incidents", type=int, default=1_000)
+    parser.add_argument("--window", type=float, default=60.0, help="seconds over which the timers are due")
+    parser.add_argument("--lead", type=float, default=None,
+                        help="seconds from the start of arming to the first due time (default: enough to arm)")
+    parser.add_argument("--grace", type=float, default=60.0, help="seconds to wait after the window")
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--in-process", action="store_true", help="run the bot in this process")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (database, bot log)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return 0
+    if args.lead is None:  # time to arm them all first (about 1 ms a timer on SQLite, 3 on PostgreSQL)
+        sqlite = args.database_url is None or args.database_url.startswith("sqlite")
+        args.lead = 5.0 + args.timers * (0.0012 if sqlite else 0.004)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
