@@ -8,6 +8,7 @@ handlers, and Slack errors turned into `SlackError(code)` so the domain never se
 from __future__ import annotations
 
 import json
+import random
 import threading
 from typing import Any
 
@@ -19,6 +20,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.http_retry.jitter import Jitter
 
 
 class SlackError(Exception):
@@ -28,9 +30,19 @@ class SlackError(Exception):
         self.method = method
 
 
+class ScaledJitter(Jitter):
+    """Up to one backoff factor of random jitter (slack_sdk's default adds up to a whole second)."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+
+    def recalculate(self, duration: float) -> float:
+        return duration + random.random() * self.scale
+
+
 def make_client(token: str, base_url: str, *, timeout: int = 15, backoff: float = 0.5) -> WebClient:
     client = WebClient(token=token, base_url=base_url, timeout=timeout)
-    interval = BackoffRetryIntervalCalculator(backoff_factor=backoff)
+    interval = BackoffRetryIntervalCalculator(backoff_factor=backoff, jitter=ScaledJitter(backoff * 2))
     client.retry_handlers = [
         ConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
         RateLimitErrorRetryHandler(max_retry_count=5),  # waits what Retry-After says

@@ -13,9 +13,9 @@ pytestmark = pytest.mark.e2e
 LEAD, SPEC, LEGAL, OUTSIDER = "U0LEAD001", "U0SPEC001", "U0LEGAL01", "U0OUTSID1"
 
 
-def declared_channel(running, name: str):
+def declared_channel(running, name: str, timeout: float = 10.0):
     number = int(name.split("-")[1])
-    channel = running.provisioned(number)
+    channel = running.provisioned(number, timeout)
     assert channel.name == name
     assert running.ws.pins(channel.id)
     return channel
@@ -134,7 +134,8 @@ def test_slack_errors_during_declaration_still_complete_with_one_channel(running
         else:
             faults.rate_limit(method, count=1, retry_after=1)
     running.driver.command(LEAD, "declare csam-report Flaky Slack 42")
-    channel = declared_channel(running, "inc-1-csam-report")
+    # each 429 waits its Retry-After (1 s): allow for a loaded machine
+    channel = declared_channel(running, "inc-1-csam-report", timeout=30)
     assert [c.name for c in running.ws.channels.values() if c.name.startswith("inc-1")] == [channel.name]
     assert len(running.ws.pinned_messages(channel.id)) == 1
     checklists = [m for m in running.ws.messages(channel.id) if (m.metadata or {}).get("event_type") == "safeguard_checklist"]
