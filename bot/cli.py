@@ -49,7 +49,11 @@ def serve(host: str, port: int | None) -> None:
     except StartupError as err:
         raise _fail(err) from None
     server = BotServer(bot, host=host, port=settings.port)
-    signal.signal(signal.SIGTERM, lambda *_: server.server.close())
+    def stop(*_) -> None:  # SIGTERM: stop serving; the loop ends without a traceback
+        server._stopping = True
+        server.server.close()
+
+    signal.signal(signal.SIGTERM, stop)
     if settings.slack_app_token:
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 

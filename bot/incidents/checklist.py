@@ -39,7 +39,7 @@ def request_refresh(session: Session, incident: Incident) -> None:
 
 def refresh_task(core: Core, task: Task) -> None:
     incident_id = task.payload["incident"]
-    with core.db.tx() as session:
+    with core.db.read() as session:
         incident = session.get(Incident, incident_id)
         if incident is None or incident.checklist_ts is None or incident.channel_id is None:
             return  # provisioning will post the current state

@@ -184,7 +184,8 @@ def acknowledge(core: Core, user: str, *, page_id: int | None = None, incident_i
 def _backends_used(core: Core, page: Page) -> list[str]:
     used: list[str] = []
     for level in levels(core, page.role)[: page.level]:
-        used += [b for b in level.notify if b != "slack" and b not in used]
+        # Only backends with something to resolve (an e-mail cannot be unsent).
+        used += [b for b in level.notify if b in ("pagerduty", "webhook") and b not in used]
     return used
 
 
@@ -253,7 +254,15 @@ def notify_dead(core: Core, task: Task, error: str) -> None:
         append(session, incident.id, "page_failed",
                f"Could not page {core.role_label(page.role)} via {p['backend']}: {error.splitlines()[0][:300]}",
                data={"page": page.id, "backend": p["backend"], "level": p["level"]})
-        if p["backend"] == "slack" or page.state != "open":
+        if page.state != "open":
+            return
+        if p["backend"] == "slack":
+            # The DM did not go through: say so where everyone sees it, naming the person.
+            if incident.channel_id:
+                enqueue(session, "post", {"channel": incident.channel_id, "text":
+                        f":warning: Could not send the page for {core.role_label(page.role)} to <@{p.get('user')}> "
+                        "by direct message. Reach them another way; escalation continues."},
+                        incident_id=incident.id)
             return
         for user in p.get("users", []):
             enqueue(session, "page_notify", {"page": page.id, "level": p["level"], "backend": "slack", "user": user},
