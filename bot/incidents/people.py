@@ -54,6 +54,17 @@ def assign(core: Core, incident_id: int, role: str, user: str, actor: str) -> st
     return f":bust_in_silhouette: {ref(incident_id)}: <@{user}> is now {core.role_label(role)}."
 
 
+def _membership(session, channel_id: str, user: str) -> tuple[Incident | None, Participant | None]:
+    """The incident of a channel (locked) and the user's participant row, either may be None."""
+    incident = by_channel(session, channel_id)
+    if incident is None:
+        return None, None
+    lock_incident(session, incident.id)
+    participant = session.scalars(select(Participant).where(
+        Participant.incident_id == incident.id, Participant.user_id == user)).first()
+    return incident, participant
+
+
 def joined(core: Core, channel_id: str, user: str, inviter: str | None, at: datetime | None = None) -> None:
     """Someone joined an incident channel (invited by the bot or by a person). `at` is when
     Slack says it happened: events can arrive out of order, and a join older than the
@@ -61,12 +72,9 @@ def joined(core: Core, channel_id: str, user: str, inviter: str | None, at: date
     if core.gateway is not None and user == core.gateway.bot_user_id():
         return
     with core.db.tx() as session:
-        incident = by_channel(session, channel_id)
+        incident, participant = _membership(session, channel_id, user)
         if incident is None:
             return
-        lock_incident(session, incident.id)
-        participant = session.scalars(select(Participant).where(
-            Participant.incident_id == incident.id, Participant.user_id == user)).first()
         if participant is not None:
             if participant.invited_at is None:
                 participant.invited_at = utcnow()
@@ -84,12 +92,7 @@ def joined(core: Core, channel_id: str, user: str, inviter: str | None, at: date
 def left(core: Core, channel_id: str, user: str, at: datetime | None = None) -> None:
     """Someone left or was removed from an incident channel: they no longer act on it."""
     with core.db.tx() as session:
-        incident = by_channel(session, channel_id)
-        if incident is None:
-            return
-        lock_incident(session, incident.id)
-        participant = session.scalars(select(Participant).where(
-            Participant.incident_id == incident.id, Participant.user_id == user)).first()
+        incident, participant = _membership(session, channel_id, user)
         if participant is None or participant.left_at is not None:
             return
         participant.left_at = at or utcnow()
