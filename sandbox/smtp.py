@@ -33,6 +33,11 @@ class SmtpStandIn:
             self._on_message(message)
         return "250 OK"
 
+    def rcpts(self) -> list[str]:
+        """Every recipient of every message, in order."""
+        with self._lock:
+            return [r.strip() for m in self.messages for r in m["X-Envelope-To"].split(",")]
+
     @property
     def url(self) -> str:
         return f"smtp://{self._controller.hostname}:{self._controller.port}"

@@ -11,44 +11,17 @@ from typing import Any
 
 import yaml
 
+from sandbox.smtp import SmtpStandIn
 from tests.support import DEMO_CONFIG
 
 CLOCK_PLAYBOOKS = Path(__file__).parent / "playbooks_clocks"
 PD_KEY = "test0routing0key0000000000000000"
 
 
-class Mailbox:
-    """aiosmtpd handler that keeps every accepted envelope."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Any] = []
-        self.url = ""
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-    def rcpts(self) -> list[str]:
-        return [r for env in list(self.envelopes) for r in env.rcpt_tos]
-
-
 @contextmanager
-def smtp_server() -> Iterator[Mailbox]:
-    from aiosmtpd.controller import Controller
-
-    class FreePortController(Controller):
-        def _trigger_server(self):  # learn the real port before the self-test connects
-            self.port = self.server.sockets[0].getsockname()[1]
-            super()._trigger_server()
-
-    box = Mailbox()
-    controller = FreePortController(box, hostname="127.0.0.1", port=0)
-    controller.start()
-    box.url = f"smtp://127.0.0.1:{controller.port}"
-    try:
+def smtp_server() -> Iterator[SmtpStandIn]:
+    with SmtpStandIn() as box:
         yield box
-    finally:
-        controller.stop()
 
 
 def write_config(folder: Path, *, events_url: str, changes: dict[str, Any] | None = None) -> Path:
@@ -63,7 +36,7 @@ def write_config(folder: Path, *, events_url: str, changes: dict[str, Any] | Non
     return path
 
 
-def pager_env(mailbox: Mailbox | None) -> dict[str, str]:
+def pager_env(mailbox: SmtpStandIn | None) -> dict[str, str]:
     return {"PD_ROUTING_KEY": PD_KEY, "SMTP_URL": mailbox.url if mailbox else "smtp://127.0.0.1:1"}
 
 
@@ -168,7 +141,7 @@ class BotProcess:
 
 
 def serve_env(sandbox, database_url: str, config: Path, playbooks: Path = CLOCK_PLAYBOOKS,
-              mailbox: Mailbox | None = None) -> dict[str, str]:
+              mailbox: SmtpStandIn | None = None) -> dict[str, str]:
     return {
         "SLACK_BOT_TOKEN": sandbox.bot_token, "SLACK_SIGNING_SECRET": "test-signing-secret",
         "SLACK_API_URL": sandbox.api_url, "DATABASE_URL": database_url, "SAFEGUARD_CONFIG": str(config),

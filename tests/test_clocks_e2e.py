@@ -4,8 +4,6 @@ Events v2 trigger, an email reaches a real SMTP server, and the acknowledgement 
 
 from __future__ import annotations
 
-import email
-import email.policy
 import time
 from datetime import UTC, datetime
 
@@ -64,7 +62,7 @@ def test_scheduler_pages_legal_escalates_and_the_ack_stops_it(sandbox, db_url, t
             assert trigger["payload"]["severity"] in ("critical", "error", "warning", "info")
             assert "Drill of the clocks" not in str(trigger)  # the summary never leaves Slack
             wait_for(lambda: "gabe@example.org" in smtp.rcpts(), what="the level-2 email")
-            message = email.message_from_bytes(smtp.envelopes[-1].original_content, policy=email.policy.default)
+            message = smtp.messages[-1]
             assert "INC-1" in message["Subject"]
 
             # the general counsel acknowledges from the DM: escalation stops, PagerDuty resolves
@@ -81,7 +79,7 @@ def test_scheduler_pages_legal_escalates_and_the_ack_stops_it(sandbox, db_url, t
             assert "page_unanswered" not in kinds and kinds.count("page_escalated") == 1
             assert kinds.count("page_acked") == 1
             assert len(page_dms(running, GC)) == 1 and len(page_dms(running, LEGAL)) == 1
-            assert len(pd.events) == 2 and len(smtp.envelopes) == 2
+            assert len(pd.events) == 2 and len(smtp.messages) == 2
             late = [e["data"]["late_seconds"] for e in running.timeline(1) if e["kind"] == "timer_fired"]
             assert len(late) == 3 and max(late) < 1.0, late  # remind, page, escalate: on time
         finally:

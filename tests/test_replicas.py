@@ -95,7 +95,7 @@ def test_three_replicas_fire_500_timers_exactly_once(sandbox, pg_url, tmp_path):
 
             def all_delivered() -> bool:
                 return (reminders() >= INCIDENTS * (PER_INCIDENT - 1) and page_dms() >= INCIDENTS
-                        and len(pd.events) >= INCIDENTS and len(smtp.envelopes) >= INCIDENTS)
+                        and len(pd.events) >= INCIDENTS and len(smtp.messages) >= INCIDENTS)
 
             wait_for(all_delivered, 30, interval=0.1, what="every reminder and page")
             wait_for(provisioned, 10, interval=0.1, what="the outbox to empty")
@@ -107,7 +107,7 @@ def test_three_replicas_fire_500_timers_exactly_once(sandbox, pg_url, tmp_path):
             assert page_dms() == INCIDENTS
             triggers = [e["dedup_key"] for e in pd.events if e["event_action"] == "trigger"]
             assert len(triggers) == INCIDENTS and len(set(triggers)) == INCIDENTS
-            assert len(smtp.envelopes) == INCIDENTS
+            assert len(smtp.messages) == INCIDENTS
             with core.db.read() as session:
                 by_replica = Counter(session.scalars(select(Timer.fired_by).where(Timer.id.in_(armed))))
                 late = [(t.fired_at - t.due_at).total_seconds()
