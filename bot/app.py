@@ -4,6 +4,7 @@ process — or a test — can run as many independent bots as it likes."""
 from __future__ import annotations
 
 import logging
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,6 +19,7 @@ from .core import Core
 from .db.engine import Database
 from .dispatcher import Dispatcher
 from .paging import service as paging_service
+from .paging.base import PagerConfigError
 from .paging.registry import build_backends
 from .playbooks import load_playbooks
 from .render import Renderer
@@ -76,19 +78,23 @@ def build_core(settings: Settings, *, migrate: bool | None = None, env: dict[str
 
     env = dict(os.environ if env is None else env)
     config, playbooks = load_org(settings)
+    if slack and not settings.slack_bot_token:
+        raise StartupError("SLACK_BOT_TOKEN is not set.")
+    try:  # pagers first: a missing routing key or SMTP URL stops the start before anything else
+        backends = build_backends(config.pagers, env) if slack else {}
+    except PagerConfigError as err:
+        raise StartupError(f"{settings.config_path}: {err}") from None
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
     if migrate if migrate is not None else db.is_sqlite:
         db.upgrade()
     gateway = None
     if slack:
-        if not settings.slack_bot_token:
-            raise StartupError("SLACK_BOT_TOKEN is not set.")
         gateway = SlackGateway(make_client(settings.slack_bot_token, settings.slack_api_url,
                                            backoff=settings.slack_retry_backoff))
     return Core(settings=settings, db=db, config=config, playbooks=playbooks,
                 render=Renderer(settings.templates_dir), dispatcher=Dispatcher(db, workers=settings.task_workers,
                                                          first_retry=timedelta(seconds=settings.task_first_retry)),
-                gateway=gateway, backends=build_backends(config.pagers, env) if slack else {})
+                gateway=gateway, backends=backends)
 
 
 def create_bot(settings: Settings, *, migrate: bool | None = None, env: dict[str, str] | None = None) -> Safeguard:
@@ -119,10 +125,11 @@ def create_bot(settings: Settings, *, migrate: bool | None = None, env: dict[str
     timeline_service.register_tasks(core)
 
     bolt = App(
-        signing_secret=settings.slack_signing_secret or "socket-mode",
+        # Socket Mode needs no signing secret; a random one then refuses every HTTP request
+        # to /slack/events, so nobody can post unsigned commands to the bot's port.
+        signing_secret=settings.slack_signing_secret or secrets.token_hex(32),
         client=core.gateway.client,
         token_verification_enabled=False,
-        request_verification_enabled=settings.slack_signing_secret is not None,
         process_before_response=False,
         listener_executor=ThreadPoolExecutor(max_workers=settings.listener_workers,
                                              thread_name_prefix="safeguard-listener"),

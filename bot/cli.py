@@ -20,7 +20,7 @@ def _settings(**overrides) -> Settings:
         raise click.ClickException(f"Bad environment: {err}") from None
 
 
-def _fail(err: Exception) -> click.ClickException:
+def _fail(err: Exception | str) -> click.ClickException:
     return click.ClickException(str(err))
 
 
@@ -54,17 +54,36 @@ def serve(host: str, port: int | None) -> None:
         server.server.close()
 
     signal.signal(signal.SIGTERM, stop)
-    if settings.slack_app_token:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        SocketModeHandler(bot.bolt, settings.slack_app_token).connect()
-        click.echo("Socket Mode connected; health and timeline pages on " + server.url)
-    else:
-        click.echo(f"Listening on {server.url}/slack/events")
+    socket_mode = None
     try:
+        if settings.slack_app_token:
+            socket_mode = _connect_socket_mode(bot, settings.slack_app_token)
+            click.echo("Socket Mode connected; health and timeline pages on " + server.url)
+        else:
+            click.echo(f"Listening on {server.url}/slack/events")
         server.serve_forever()
     finally:
+        if socket_mode is not None:
+            socket_mode.close()
         bot.stop()
+
+
+def _connect_socket_mode(bot, app_token: str):
+    """Open the Socket Mode connection (the client reconnects on its own when Slack asks)."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_sdk.errors import SlackApiError
+
+    handler = SocketModeHandler(bot.bolt, app_token)
+    try:
+        handler.connect()
+    except SlackApiError as err:
+        handler.close()
+        raise _fail(f"SLACK_APP_TOKEN: Slack refused apps.connections.open ({err.response.get('error')}); "
+                    "it must be an app-level token (xapp-…) with the connections:write scope.") from None
+    except OSError as err:
+        handler.close()
+        raise _fail(f"Socket Mode: could not reach Slack ({err}).") from None
+    return handler
 
 
 @main.command()

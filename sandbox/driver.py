@@ -19,6 +19,7 @@ from .api.views import MAX_STACK, apply_view, new_view
 from .blockkit import BlockError, check_view, find_element, iter_elements, plain
 from .models import Channel, Message, View
 from .responses import ResponseError, show
+from .socket_mode import NotConnected
 
 if TYPE_CHECKING:
     from .server import Sandbox
@@ -70,6 +71,7 @@ class Driver:
         self.timeout = timeout
         self.ack_deadline = ack_deadline
         self.verifier = SignatureVerifier(signing_secret)
+        self.socket_mode = False  # True: requests go over Socket Mode instead of to bot_url
         self._event_numbers = itertools.count(1)
 
     @property
@@ -135,14 +137,43 @@ class Driver:
         )
 
     def send_form(self, form: dict[str, str], **kw: Any) -> Result:
+        if self.socket_mode:
+            return self.send_envelope("slash_commands", form, **kw)
         return self.send(urlencode(form).encode(), "application/x-www-form-urlencoded", payload=form, **kw)
 
     def send_interaction(self, payload: dict[str, Any], **kw: Any) -> Result:
+        if self.socket_mode:
+            return self.send_envelope("interactive", payload, **kw)
         body = urlencode({"payload": json.dumps(payload)}).encode()
         return self.send(body, "application/x-www-form-urlencoded", payload=payload, **kw)
 
     def send_json(self, payload: dict[str, Any], **kw: Any) -> Result:
+        if self.socket_mode:
+            return self.send_envelope("events_api", payload, **kw)
         return self.send(json.dumps(payload).encode(), "application/json", payload=payload, **kw)
+
+    @property
+    def reachable(self) -> bool:
+        """Whether requests can reach the bot: a bot URL, or an open Socket Mode connection."""
+        return self.sandbox.socket_mode.connected > 0 if self.socket_mode else bool(self.bot_url)
+
+    def send_envelope(self, kind: str, payload: dict[str, Any], *, headers: dict[str, str] | None = None,
+                      timeout: float | None = None, **_unsigned: Any) -> Result:
+        """Send a request over the app's Socket Mode connection (nothing is signed there)."""
+        headers = headers or {}
+        accepts = kind == "slash_commands" or payload.get("type") in ("view_submission", "block_suggestion")
+        try:
+            acked, ack, elapsed = self.sandbox.socket_mode.request(
+                kind, payload, accepts_response_payload=accepts, timeout=timeout or self.timeout,
+                retry_attempt=int(headers.get("X-Slack-Retry-Num", 0)),
+                retry_reason=headers.get("X-Slack-Retry-Reason", ""),
+            )
+        except NotConnected as exc:
+            return Result(None, payload=payload, error=f"connection_failed: {exc}")
+        late = not acked or elapsed > self.ack_deadline
+        return Result(200 if acked else None, body=ack, elapsed=elapsed, payload=payload,
+                      text=json.dumps(ack) if ack else "", timed_out=late,
+                      error="operation_timeout" if late else None)
 
     # ------------------------------------------------------------------ lookups
 

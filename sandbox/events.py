@@ -64,8 +64,8 @@ class EventSender:
         for attempt in range(len(self.retry_delays) + 1):
             if attempt and self.stopping.wait(self.retry_delays[attempt - 1]):
                 return delivery
-            if not driver.bot_url:
-                delivery.attempts.append({"status": None, "error": "no bot url"})
+            if not driver.reachable:
+                delivery.attempts.append({"status": None, "error": "no bot url or socket"})
                 return delivery
             result = driver.event(
                 event, retry_num=attempt or None, retry_reason=reason, event_id=event_id,

@@ -10,6 +10,7 @@ from .events import EventSender
 from .faults import Faults
 from .models import Call, Delivery
 from .serving import BackgroundServer
+from .socket_mode import SocketModeServer
 from .webapp import create_app
 from .workspace import Workspace, demo_workspace
 
@@ -29,6 +30,7 @@ class Sandbox:
         bot_url: str | None = None,
         signing_secret: str = "sandbox-signing-secret",
         bot_token: str = "xoxb-sandbox-token",
+        app_token: str = "xapp-1-A0SAFEGRD-1-sandbox",
         workspace: Workspace | None = None,
         emit_events: bool = True,
         *,
@@ -41,6 +43,7 @@ class Sandbox:
         self.port = port
         self.signing_secret = signing_secret
         self.bot_token = bot_token
+        self.app_token = app_token  # what a Socket Mode app sets in SLACK_APP_TOKEN
         self.emit_events = emit_events
         self.threads = threads
         self.state: Workspace = workspace if workspace is not None else demo_workspace()
@@ -49,6 +52,7 @@ class Sandbox:
         self.faults = Faults()
         self.driver = Driver(bot_url, signing_secret, self)
         self.events = EventSender(self, event_retry_delays)
+        self.socket_mode = SocketModeServer(host, self.state.app_id)
         self._http: BackgroundServer | None = None
 
     # ------------------------------------------------------------------ properties
@@ -71,6 +75,11 @@ class Sandbox:
     def set_bot_url(self, url: str | None) -> None:
         """Where commands, interactions and events go (`http://host:port/slack/events`)."""
         self.driver.bot_url = url
+
+    def use_socket_mode(self, enabled: bool = True) -> None:
+        """Send commands, interactions and events over Socket Mode (the app connects with
+        `app_token`) instead of signed HTTP requests to the bot URL."""
+        self.driver.socket_mode = enabled
 
     @property
     def clock(self) -> Any:
@@ -107,6 +116,7 @@ class Sandbox:
 
     def stop(self) -> None:
         self.events.stop()
+        self.socket_mode.stop()
         http, self._http = self._http, None
         if http is not None:
             http.stop()

@@ -90,7 +90,7 @@ def state(sandbox: Sandbox, user: str, channel: str) -> dict[str, Any]:
             "dm_channel": dm.id if dm else None,
             "dms": dms,
             "views": views,
-            "bot_connected": bool(sandbox.driver.bot_url),
+            "bot_connected": sandbox.driver.reachable,
         }
 
 

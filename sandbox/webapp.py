@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .server import Sandbox
 
 STATIC = Path(__file__).parent / "static"
+APP_LEVEL_METHODS = {"apps.connections.open"}  # only an app-level (xapp-) token may call these
 
 
 def collect_args() -> Args:
@@ -67,12 +68,16 @@ def create_app(sandbox: Sandbox) -> Flask:
         status = 200
         if fault is not None:
             body, status, headers = failure_response(fault)
-        elif method not in METHODS:
+        elif method not in METHODS and method not in APP_LEVEL_METHODS:
             body = {"ok": False, "error": "unknown_method", "req_method": method}
         elif token is None:
             body = {"ok": False, "error": "not_authed"}
-        elif token != sandbox.bot_token:
+        elif token not in (sandbox.bot_token, sandbox.app_token):
             body = {"ok": False, "error": "invalid_auth"}
+        elif (token == sandbox.app_token) != (method in APP_LEVEL_METHODS):
+            body = {"ok": False, "error": "not_allowed_token_type"}
+        elif method == "apps.connections.open":
+            body = {"ok": True, "url": sandbox.socket_mode.ticket_url()}
         else:
             with ws.lock:
                 try:
@@ -96,7 +101,7 @@ def create_app(sandbox: Sandbox) -> Flask:
         response = jsonify(body)
         response.status_code = status
         response.headers.update(headers)
-        if ctx.events and sandbox.emit_events and sandbox.driver.bot_url:
+        if ctx.events and sandbox.emit_events and sandbox.driver.reachable:
             events = list(ctx.events)
             sandbox.events.reserve()  # so events.wait() right after the answer sees them
             response.call_on_close(lambda: sandbox.events.deliver_async(events, reserved=True))

@@ -100,8 +100,10 @@ class BotProcess:
         def listening() -> str | None:
             if self.proc.poll() is not None:
                 raise AssertionError(f"the bot exited with {self.proc.returncode}: see {self.log.name}")
-            found = [ln for ln in self.lines if ln.startswith("Listening on ")]
-            return found[0].split()[2].removesuffix("/slack/events") if found else None
+            for line in self.lines:  # "Listening on URL/slack/events" or "Socket Mode connected; … on URL"
+                if line.startswith(("Listening on ", "Socket Mode connected")):
+                    return line.split()[-1].removesuffix("/slack/events")
+            return None
 
         self.url = wait_for(listening, timeout, interval=0.05, what="the bot to listen")
 

@@ -54,6 +54,16 @@ def test_serve_without_token_says_what_is_missing(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_serve_without_a_pager_secret_names_the_config_field(tmp_path):
+    env = {"SLACK_BOT_TOKEN": "xoxb-x", "SLACK_SIGNING_SECRET": "s", "SAFEGUARD_CONFIG": str(DEMO_CONFIG),
+           "DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "PORT": "0", "PD_ROUTING_KEY": "", "SMTP_URL": ""}
+    result = run(["serve"], env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"{DEMO_CONFIG}: pagers.pagerduty.routing_key_env" in result.stderr
+    assert "PD_ROUTING_KEY is empty" in result.stderr
+    assert not (tmp_path / "x.db").exists()  # it stopped before touching the database
+
+
 @pytest.mark.parametrize("incident", ["INC-x", "seven"])
 def test_timeline_names_a_bad_incident_argument(tmp_path, incident):
     result = run(["timeline", incident], env={"DATABASE_URL": f"sqlite:///{tmp_path}/x.db",

@@ -425,3 +425,21 @@ def test_response_url_of_a_button_replaces_or_deletes_the_message(sandbox, clien
     assert ws.message(OPS, posted["ts"]).text == "step 1 done"
     httpx.post(url, json={"delete_original": True})
     assert ws.message(OPS, posted["ts"]) is None
+
+
+def test_apps_connections_open_takes_only_the_app_token(sandbox):
+    with pytest.raises(SlackApiError) as bot_token:
+        make_client(sandbox).apps_connections_open(app_token=sandbox.bot_token)
+    assert bot_token.value.response["error"] == "not_allowed_token_type"
+    with pytest.raises(SlackApiError) as app_token:
+        make_client(sandbox, token=sandbox.app_token).chat_postMessage(channel=OPS, text="hi")
+    assert app_token.value.response["error"] == "not_allowed_token_type"
+
+    url = make_client(sandbox).apps_connections_open(app_token=sandbox.app_token)["url"]
+    assert url.startswith("ws://127.0.0.1:") and "ticket=" in url
+    from websockets.sync.client import connect
+
+    with connect(url) as socket:  # the hello, then nothing until the driver sends an envelope
+        assert '"type": "hello"' in socket.recv(timeout=5)
+    with pytest.raises(Exception, match="401"):  # a ticket opens one connection
+        connect(url, open_timeout=5)
