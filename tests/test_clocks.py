@@ -377,6 +377,30 @@ def test_close_cancels_the_clocks_and_pending_escalation(bot, clock, pd):
     assert not events(bot, "page_escalated") and not page_dms(bot, GC) and pd.events == []
 
 
+def test_close_withdraws_open_and_unanswered_pages_and_resolves_them_on_pagerduty(bot, clock, pd):
+    channel = confirmed(bot, clock)
+    escalate_to_level_2(bot, clock, channel)  # page #1: PagerDuty triggered at level 2
+    advance(bot, clock, timedelta(minutes=15, seconds=1))
+    assert events(bot, "page_unanswered")
+    run(bot, LEAD, "page legal Second opinion", channel)  # page #2: open, Slack and e-mail only
+    assert pd.incidents == {"safeguard-page-1": "triggered"}
+
+    run(bot, LEAD, "close", channel)
+    withdrawn = events(bot, "page_withdrawn")
+    assert [(e["data"]["page"], e["data"]["was"], e["actor"]) for e in withdrawn] == [
+        (1, "unanswered", LEAD), (2, "open", LEAD)]
+    assert pd.incidents == {"safeguard-page-1": "resolved"}
+    assert [e["data"]["backend"] for e in events(bot, "page_resolved")] == ["pagerduty"]
+    with bot.core.db.read() as session:
+        assert [p.state for p in session.scalars(select(Page).order_by(Page.id))] == ["withdrawn", "withdrawn"]
+    advance(bot, clock, timedelta(hours=1))
+    assert len(pd.events) == 2 and "no open page" in run(bot, LEGAL, "ack", channel).lower()
+    [dm] = page_dms(bot, LEGAL)[-1:]
+    assert bot.driver.click(LEGAL, bot.ws.dm_channel(LEGAL).id, dm.ts, "page_ack").ok
+    wait_for(lambda: [m for m in bot.ws.ephemeral(bot.ws.dm_channel(LEGAL).id, LEGAL) if "withdrawn" in m.text]
+             or [m for m in bot.ws.dms(LEGAL) if "withdrawn" in m.text], what="the answer to the late click")
+
+
 # -- a backend that keeps failing ---------------------------------------------------------
 
 def test_failing_backend_falls_back_to_slack_and_tells_the_channel(clock, sandbox, db_url, pd, smtp, tmp_path):

@@ -111,7 +111,7 @@ class Page(Base):
     reason: Mapped[str] = mapped_column(Text)
     requested_by: Mapped[str | None] = mapped_column(String(32))
     level: Mapped[int] = mapped_column(default=1)
-    state: Mapped[str] = mapped_column(String(16), default="open")  # open | acked | unanswered
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open | acked | unanswered | withdrawn
     created_at: Mapped[datetime]
     level_sent_at: Mapped[datetime | None]
     notified: Mapped[list[Any]] = mapped_column(default=list)  # every user paged so far

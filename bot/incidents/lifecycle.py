@@ -8,6 +8,7 @@ from ..core import Core
 from ..db.models import Incident
 from ..errors import InvalidInput, NotFound
 from ..outbox import enqueue
+from ..paging.service import withdraw_pages
 from ..timeline.store import append, lock_incident
 from . import ref
 from .checklist import request_refresh
@@ -85,6 +86,7 @@ def close(core: Core, incident_id: int, user: str) -> str:
         incident.status, incident.closed_at = "closed", utcnow()
         # A legal clock (the 1-year preservation review) outlives the incident's channel.
         cancel_timers(session, incident_id, reason="incident closed", actor=user, keep_legal=True)
+        withdraw_pages(core, session, incident_id, user)
         archive = core.config.archive_on_close and incident.channel_id is not None
         append(session, incident_id, "closed", "Closed" + (" and the channel archived" if archive else ""),
                actor=user, data={"archive": archive})

@@ -149,6 +149,8 @@ def acknowledge(core: Core, user: str, *, page_id: int | None = None, incident_i
                     raise NotFound(f"There is no page #{page_id}.")
                 if page.state == "acked":
                     return f"Page #{page_id} was already acknowledged by <@{page.acked_by}>."
+                if page.state == "withdrawn":
+                    return f"Page #{page_id} was withdrawn: {ref(page.incident_id)} is closed."
             raise InvalidInput("No open page is addressed to you.")
         acked = []
         for page in pages:
@@ -179,6 +181,24 @@ def acknowledge(core: Core, user: str, *, page_id: int | None = None, incident_i
         refs = ", ".join(f"#{p.id} ({ref(p.incident_id)})" for p in acked)
     core.dispatcher.kick()
     return f":white_check_mark: Acknowledged page {refs}. Escalation stopped."
+
+
+def withdraw_pages(core: Core, session, incident_id: int, user: str) -> int:
+    """The incident is closed: its pages still open or unanswered stop ringing anywhere.
+
+    Their escalation timers are cancelled with the incident's other clocks; here each page is
+    marked withdrawn and resolved on PagerDuty / the webhook, so nobody is woken for it."""
+    withdrawn = 0
+    for page in session.scalars(select(Page).where(Page.incident_id == incident_id,
+                                                   Page.state.in_(("open", "unanswered"))).order_by(Page.id)):
+        was, page.state = page.state, "withdrawn"
+        append(session, incident_id, "page_withdrawn",
+               f"Page #{page.id} for {core.role_label(page.role)} withdrawn: the incident was closed",
+               actor=user, data={"page": page.id, "level": page.level, "was": was})
+        for backend in _backends_used(core, page):
+            enqueue(session, "page_resolve", {"page": page.id, "backend": backend}, incident_id=incident_id)
+        withdrawn += 1
+    return withdrawn
 
 
 def _backends_used(core: Core, page: Page) -> list[str]:
