@@ -25,6 +25,9 @@ class Settings(BaseModel):
     port: int = 3000
     # Not part of the contract: tuning, and what tests need to build many bots in one process.
     listener_workers: int = 32
+    # A command still working after this many seconds is acked with "working on it" (Slack's
+    # limit is 3 s, network included) and answered on its response_url.
+    ack_deadline: float = Field(default=2.0, gt=0, le=2.5)
     db_pool_size: int = Field(default=10, ge=1)  # PostgreSQL: up to twice this many connections
     task_workers: int = 32
     sweep_seconds: float = Field(default=1.0, gt=0)

@@ -42,7 +42,7 @@ class Ctx:
 
 
 def register(app: App, core: Core) -> list[str]:
-    @guarded
+    @guarded(deadline=core.settings.ack_deadline)
     def incident_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         sub, rest = split_command(body.get("text", ""))
         ctx = Ctx(core, ack, respond, body["user_id"], body.get("channel_id", ""), body.get("trigger_id", ""), rest)

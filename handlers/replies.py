@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -21,44 +22,92 @@ def ephemeral(text: str, blocks: list[dict[str, Any]] | None = None) -> dict[str
     return body
 
 
-def guarded(listener: Callable[..., None]) -> Callable[..., None]:
+WORKING = ":hourglass_flowing_sand: Working on it; the answer follows here in a moment."
+
+
+class Answer:
+    """A listener's ack, made safe: it reaches Slack once, and never later than `deadline`.
+
+    Slack gives up on an ack after 3 s and shows the user an error, which invites a second try
+    that would do the work twice (a second page to Legal). When the work is slower than the
+    deadline (a busy database), Slack gets a short "working on it" in time and what would
+    have ridden on the ack follows on the response_url."""
+
+    def __init__(self, ack: Callable[..., Any], respond: Callable[..., Any] | None,
+                 deadline: float | None) -> None:
+        self._ack, self._respond = ack, respond
+        self._lock = threading.Lock()
+        self.acked = self.late = False
+        self._timer: threading.Timer | None = None
+        if deadline and respond is not None:
+            self._timer = threading.Timer(deadline, self._in_time)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            first, self.acked = not self.acked, True
+        if first:
+            return self._ack(*args, **kwargs)
+        text, blocks = kwargs.get("text", args[0] if args else None), kwargs.get("blocks")
+        if self.late and (text or blocks):
+            self._say(text or "", blocks)
+        return None
+
+    def _in_time(self) -> None:
+        with self._lock:
+            if self.acked:
+                return
+            self.acked = self.late = True
+        self._ack(text=WORKING, response_type="ephemeral")
+
+    def _say(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        if self._respond is None:
+            return
+        try:
+            self._respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+        except Exception:
+            log.exception("could not tell the user: %s", text)
+
+    def tell(self, text: str) -> None:
+        """An answer for the user: on the ack while there is still one, else on the response_url."""
+        with self._lock:
+            answered = self.acked and not self.late
+        if answered:
+            self._say(text)
+        else:
+            self(text=text)
+
+    def finish(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self()  # a listener that said nothing is still acknowledged
+
+
+def guarded(listener: Callable[..., None] | None = None, *, deadline: float | None = None) -> Any:
     """Domain errors become an ephemeral message; anything else is logged and apologised for.
 
     Works for listeners that may or may not have acked yet: before the ack the message rides
-    on the ack, after it on `respond` (the response_url)."""
+    on the ack, after it on `respond` (the response_url). With `deadline`, the ack is sent by
+    then even when the listener is still working (see `Answer`)."""
+    if listener is None:
+        return functools.partial(guarded, deadline=deadline)
 
     @functools.wraps(listener)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        ack, respond = kwargs["ack"], kwargs.get("respond")
-        state = {"acked": False}
-
-        def tracking_ack(*a: Any, **kw: Any) -> Any:
-            state["acked"] = True
-            return ack(*a, **kw)
-
-        kwargs["ack"] = tracking_ack
+        answer = Answer(kwargs["ack"], kwargs.get("respond"), deadline)
+        kwargs["ack"] = answer
         try:
             listener(*args, **kwargs)
         except DomainError as err:
-            _tell(state["acked"], ack, respond, f":no_entry: {err}")
+            answer.tell(f":no_entry: {err}")
         except Exception:
             log.exception("listener %s failed", listener.__name__)
-            _tell(state["acked"], ack, respond, SORRY)
-        else:
-            if not state["acked"]:
-                ack()
+            answer.tell(SORRY)
+        finally:
+            answer.finish()
 
     return wrapper
-
-
-def _tell(acked: bool, ack: Callable[..., Any], respond: Callable[..., Any] | None, text: str) -> None:
-    if not acked:
-        ack(text=text)
-    elif respond is not None:
-        try:
-            respond(text=text, response_type="ephemeral", replace_original=False)
-        except Exception:
-            log.exception("could not tell the user: %s", text)
 
 
 def respond_later(core, respond: Callable[..., Any], work: Callable[[], str]) -> None:

@@ -1,0 +1,91 @@
+"""A command whose work is held up (a busy database) is still acked within Slack's 3 seconds:
+"working on it" rides on the ack, the real answer follows on the response_url, and the work is
+done exactly once."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from bot.timeline.store import lock_incident
+from tests.conftest import make_bot
+from tests.support import wait_for
+
+pytestmark = pytest.mark.e2e
+
+LEAD = "U0LEAD001"
+
+
+@pytest.fixture
+def quick_deadline(sandbox, db_url):
+    handle = make_bot(sandbox, db_url, ack_deadline=0.3)
+    try:
+        yield handle
+    finally:
+        handle.server.stop()
+
+
+def hold_incident(bot, number: int, release: threading.Event) -> threading.Thread:
+    """Another writer holds the incident's row lock until `release` is set."""
+    holding = threading.Event()
+
+    def hold() -> None:
+        with bot.core.db.tx() as session:
+            lock_incident(session, number)
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    assert holding.wait(5)
+    return thread
+
+
+def test_a_held_up_command_is_acked_in_time_and_answered_later(quick_deadline):
+    bot = quick_deadline
+    assert bot.driver.command(LEAD, "declare csam-report Hash match 4242").ok
+    channel = bot.provisioned(1)
+    bot.settle()
+
+    release = threading.Event()
+    holder = hold_incident(bot, 1, release)
+    try:
+        result = bot.driver.command(LEAD, "note Call with the reporter at 03:10", channel=channel.id)
+    finally:
+        release.set()
+        holder.join(10)
+    assert result.ok and not result.timed_out and result.elapsed < 2.0
+    assert "Working on it" in result.message.text
+
+    answer = wait_for(lambda: [m for m in bot.ws.ephemeral(channel.id, LEAD) if "Added to INC-1" in m.text],
+                      what="the answer on the response_url")
+    assert len(answer) == 1
+    notes = [e for e in bot.timeline(1) if e["kind"] == "note"]
+    assert [n["text"] for n in notes] == ["Call with the reporter at 03:10"]
+
+
+def test_a_held_up_command_that_fails_says_why_later(quick_deadline):
+    bot = quick_deadline
+    assert bot.driver.command(LEAD, "declare csam-report Hash match 4343").ok
+    channel = bot.provisioned(1)
+    assert "resolved" in bot.driver.command(LEAD, "resolve Reported", channel=channel.id).message.text
+    bot.settle()
+
+    release = threading.Event()
+    holder = hold_incident(bot, 1, release)
+    try:
+        result = bot.driver.command(LEAD, "resolve Again", channel=channel.id)
+    finally:
+        release.set()
+        holder.join(10)
+    assert result.ok and "Working on it" in result.message.text
+    wait_for(lambda: [m for m in bot.ws.ephemeral(channel.id, LEAD) if "already resolved" in m.text],
+             what="the refusal on the response_url")
+    assert [e["kind"] for e in bot.timeline(1)].count("resolved") == 1
+
+
+def test_a_quick_command_answers_on_the_ack_itself(quick_deadline):
+    bot = quick_deadline
+    result = bot.driver.command(LEAD, "help")
+    assert result.ok and "Working on it" not in result.message.text and "`declare`" in result.message.text
