@@ -172,11 +172,28 @@ def timeline(incident: str, fmt: str) -> None:
         core.db.dispose()
 
 
+def _anchors(_ctx, _param, values: tuple[str, ...]) -> tuple[tuple[int, str], ...]:
+    parsed = []
+    for value in values:
+        seq, _, digest = value.strip().strip("`").partition(":")
+        if not seq.isdigit() or int(seq) < 1 or len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
+            raise click.BadParameter(f"{value!r}: expected SEQ:HASH, an event number and its 64-hex-digit hash "
+                                     "(e.g. 42:3f9a…), as the bot posts it")
+        parsed.append((int(seq), digest.lower()))
+    return tuple(parsed)
+
+
 @main.command()
 @click.argument("incident")
-def verify(incident: str) -> None:
-    """Check INCIDENT's hash chain; exit 1 naming the first altered event."""
+@click.option("--anchor", "anchors", multiple=True, callback=_anchors, metavar="SEQ:HASH",
+              help="An event's seq:hash kept outside the database; repeatable.")
+def verify(incident: str, anchors: tuple[tuple[int, str], ...]) -> None:
+    """Check INCIDENT's hash chain; exit 1 naming the first altered event.
+
+    Each --anchor SEQ:HASH (as the bot posts in the channel on close and with every export)
+    must still be in the chain: that also catches events removed from the end."""
     from .timeline.build import load_events
+    from .timeline.chain import check_anchor
     from .timeline.chain import verify as verify_chain
 
     core = _core()
@@ -194,7 +211,11 @@ def verify(incident: str) -> None:
         click.echo(f"INC-{number}: timeline is malformed ({err}).", err=True)
         sys.exit(1)
     if verdict.ok:
-        click.echo(f"INC-{number}: {verdict.count} events, hash chain intact (head {events[-1]['hash']}).")
+        verdict = next((bad for seq, digest in anchors if (bad := check_anchor(events, seq, digest))), verdict)
+    if verdict.ok:
+        held = f", {len(anchors)} anchor(s) matched" if anchors else ""
+        click.echo(f"INC-{number}: {verdict.count} events, hash chain intact{held} "
+                   f"(head {events[-1]['seq']}:{events[-1]['hash']}).")
         return
     bad = next((e for e in events if e["seq"] == verdict.first_bad_seq), None)
     click.echo(f"INC-{number}: ALTERED at event #{verdict.first_bad_seq}: {verdict.reason}", err=True)

@@ -246,6 +246,8 @@ def test_timeline_command_uploads_md_json_and_csv_files(running):
     stored = running.timeline(1)
     assert timeline == stored[:len(timeline)]
     assert any(e["kind"] == "note" and e["text"] == tricky for e in timeline)
+    [json_post] = [m for m in posted if m.files[0]["name"] == "INC-1-timeline.json"]
+    assert f"Timeline anchor: `{chain.anchor(timeline[-1])}`" in json_post.text  # kept outside the database
 
     # CSV: opens with the csv module, same columns, same events, formulas defused
     text = uploaded(running, "INC-1-timeline.csv").data.decode("utf-8")

@@ -66,7 +66,8 @@ class Sql:
 def assert_intact(db_url: str, events: list[dict]) -> None:
     result = safeguard(db_url, "verify", "INC-1")
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == f"INC-1: {len(events)} events, hash chain intact (head {events[-1]['hash']})."
+    head = events[-1]
+    assert result.stdout.strip() == f"INC-1: {len(events)} events, hash chain intact (head {head['seq']}:{head['hash']})."
 
 
 def assert_altered(db_url: str, seq: int, *expected: str) -> str:
@@ -139,6 +140,38 @@ def test_verify_passes_then_names_each_altered_event(running, db_url):
         assert_intact(db_url, events)
     finally:
         sql.close()
+
+
+def test_an_anchor_from_the_channel_catches_events_removed_from_the_end(running, db_url):
+    worked_incident(running)
+    channel = running.provisioned(1)
+    assert running.driver.command(LEAD, "close", channel=channel.id).ok
+    running.settle()
+    [closing] = [m for m in running.ws.messages(channel.id) if m.text.startswith(":lock: INC-1 closed")]
+    posted = closing.text.split("Timeline anchor: `")[1].split("`")[0]
+    events = running.timeline(1)
+    closed = next(e for e in events if e["kind"] == "closed")
+    assert posted == f"{closed['seq']}:{closed['hash']}" == chain.anchor(closed)
+
+    held = safeguard(db_url, "verify", "INC-1", "--anchor", posted, "--anchor", chain.anchor(events[0]))
+    assert held.exit_code == 0 and "2 anchor(s) matched" in held.stdout
+
+    # someone deletes the newest events (the close and what followed): the chain alone still holds
+    sql = Sql(db_url)
+    try:
+        sql.run("DELETE FROM timeline_events WHERE incident_id = 1 AND seq >= :s", s=closed["seq"])
+    finally:
+        sql.close()
+    assert safeguard(db_url, "verify", "INC-1").exit_code == 0
+    caught = safeguard(db_url, "verify", "INC-1", "--anchor", posted)
+    assert caught.exit_code == 1
+    assert (f"ALTERED at event #{closed['seq']}: the timeline ends at #{closed['seq'] - 1}"
+            in caught.stderr) and "removed from its end" in caught.stderr
+
+    forged = safeguard(db_url, "verify", "INC-1", "--anchor", f"1:{'0' * 64}")
+    assert forged.exit_code == 1 and "hash differs from the anchor" in forged.stderr
+    malformed = safeguard(db_url, "verify", "INC-1", "--anchor", "twelve:abc")
+    assert malformed.exit_code == 2 and "expected SEQ:HASH" in malformed.stderr
 
 
 def test_timeline_command_prints_the_contract(running, db_url):

@@ -88,14 +88,16 @@ def close(core: Core, incident_id: int, user: str) -> str:
         cancel_timers(session, incident_id, reason="incident closed", actor=user, keep_legal=True)
         withdraw_pages(core, session, incident_id, user)
         archive = core.config.archive_on_close and incident.channel_id is not None
-        append(session, incident_id, "closed", "Closed" + (" and the channel archived" if archive else ""),
-               actor=user, data={"archive": archive})
+        closed = append(session, incident_id, "closed", "Closed" + (" and the channel archived" if archive else ""),
+                        actor=user, data={"archive": archive})
         if incident.channel_id:
-            # One task, in order: redraw the checklist, say so, then archive.
+            # One task, in order: redraw the checklist, say so, then archive. The anchor kept in
+            # Slack lets `safeguard verify --anchor` notice events later removed from the end.
             enqueue(session, "close_channel", {
                 "incident": incident_id, "channel": incident.channel_id, "archive": archive,
                 "text": f":lock: {ref(incident_id)} closed by <@{user}>."
-                        + (" This channel is being archived." if archive else ""),
+                        + (" This channel is being archived." if archive else "")
+                        + f"\nTimeline anchor: `{closed.seq}:{closed.hash}`",
             }, incident_id=incident_id)
     core.dispatcher.kick()
     return f"{ref(incident_id)} closed."

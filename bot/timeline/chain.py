@@ -2,7 +2,9 @@
 
 Each event's hash is SHA-256 over the previous event's hash and the event's canonical JSON
 (sorted keys, no whitespace, UTF-8). Changing any field of any event, or removing or
-reordering events, breaks every hash from that point on.
+reordering events, breaks every hash from that point on. Deleting the newest events leaves a
+shorter chain that is still intact; an anchor (an event's `seq:hash` kept outside the database,
+as the bot posts in the channel on close and with every export) catches that too.
 """
 
 from __future__ import annotations
@@ -57,3 +59,20 @@ def verify(events: list[dict[str, Any]]) -> Verdict:
             return Verdict(False, len(events), seq, "hash does not match the event's contents")
         prev = event["hash"]
     return Verdict(True, len(events))
+
+
+def anchor(event: dict[str, Any]) -> str:
+    """`seq:hash`, what `safeguard verify --anchor` takes."""
+    return f"{event['seq']}:{event['hash']}"
+
+
+def check_anchor(events: list[dict[str, Any]], seq: int, expected_hash: str) -> Verdict | None:
+    """None when event `seq` is present with `expected_hash`; else what is wrong."""
+    event = next((e for e in events if e["seq"] == seq), None)
+    if event is None:
+        last = events[-1]["seq"] if events else 0
+        return Verdict(False, len(events), seq, f"the timeline ends at #{last} but the anchor names #{seq}: "
+                                                "events were removed from its end")
+    if event["hash"] != expected_hash.lower():
+        return Verdict(False, len(events), seq, "the event's hash differs from the anchor")
+    return None

@@ -99,7 +99,10 @@ def upload_task(core: Core, task) -> None:
     body = export.render(review, p["format"], template_dir=core.settings.templates_dir)
     name = export.filename(review, p["format"])
     try:
-        core.gateway.upload(p["channel"], name, body, title=name, comment=f"{review.ref} timeline, requested by <@{p['user']}>")
+        head = review.events[-1]  # the anchor kept in Slack, for `safeguard verify --anchor`
+        core.gateway.upload(p["channel"], name, body, title=name,
+                            comment=f"{review.ref} timeline, requested by <@{p['user']}>. "
+                                    f"Timeline anchor: `{head.seq}:{head.hash}`")
     except SlackError as err:
         raise Retry(str(err)) from None
     with core.db.tx() as session:
