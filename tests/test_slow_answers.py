@@ -26,35 +26,37 @@ def quick_deadline(sandbox, db_url):
         handle.server.stop()
 
 
-def hold_incident(bot, number: int, release: threading.Event) -> threading.Thread:
-    """Another writer holds the incident's row lock until `release` is set."""
-    holding = threading.Event()
+def held_up(bot, channel, text: str):
+    """Run `/incident text` while another writer holds the incident's row lock until the ack."""
+    release, holding = threading.Event(), threading.Event()
 
     def hold() -> None:
         with bot.core.db.tx() as session:
-            lock_incident(session, number)
+            lock_incident(session, 1)
             holding.set()
             release.wait(10)
 
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
+    holder = threading.Thread(target=hold, daemon=True)
+    holder.start()
     assert holding.wait(5)
-    return thread
+    try:
+        return bot.driver.command(LEAD, text, channel=channel.id)
+    finally:
+        release.set()
+        holder.join(10)
+
+
+def declared(bot, summary: str):
+    assert bot.driver.command(LEAD, f"declare csam-report {summary}").ok
+    channel = bot.provisioned(1)
+    bot.settle()
+    return channel
 
 
 def test_a_held_up_command_is_acked_in_time_and_answered_later(quick_deadline):
     bot = quick_deadline
-    assert bot.driver.command(LEAD, "declare csam-report Hash match 4242").ok
-    channel = bot.provisioned(1)
-    bot.settle()
-
-    release = threading.Event()
-    holder = hold_incident(bot, 1, release)
-    try:
-        result = bot.driver.command(LEAD, "note Call with the reporter at 03:10", channel=channel.id)
-    finally:
-        release.set()
-        holder.join(10)
+    channel = declared(bot, "Hash match 4242")
+    result = held_up(bot, channel, "note Call with the reporter at 03:10")
     assert result.ok and not result.timed_out and result.elapsed < 2.0
     assert "Working on it" in result.message.text
 
@@ -67,18 +69,10 @@ def test_a_held_up_command_is_acked_in_time_and_answered_later(quick_deadline):
 
 def test_a_held_up_command_that_fails_says_why_later(quick_deadline):
     bot = quick_deadline
-    assert bot.driver.command(LEAD, "declare csam-report Hash match 4343").ok
-    channel = bot.provisioned(1)
+    channel = declared(bot, "Hash match 4343")
     assert "resolved" in bot.driver.command(LEAD, "resolve Reported", channel=channel.id).message.text
     bot.settle()
-
-    release = threading.Event()
-    holder = hold_incident(bot, 1, release)
-    try:
-        result = bot.driver.command(LEAD, "resolve Again", channel=channel.id)
-    finally:
-        release.set()
-        holder.join(10)
+    result = held_up(bot, channel, "resolve Again")
     assert result.ok and "Working on it" in result.message.text
     wait_for(lambda: [m for m in bot.ws.ephemeral(channel.id, LEAD) if "already resolved" in m.text],
              what="the refusal on the response_url")
