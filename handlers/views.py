@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -10,10 +11,12 @@ from slack_bolt import Ack, App
 from bot.core import Core
 from bot.errors import DomainError, InvalidInput
 from bot.incidents import queries, steps
-from bot.incidents.declare import declare
+from bot.incidents.declare import declare, validate
 from bot.slack_gateway import SlackError
 
 from .replies import SORRY
+
+log = logging.getLogger(__name__)
 
 
 def values_of(view: dict[str, Any]) -> dict[str, str]:
@@ -49,24 +52,36 @@ def register(app: App, core: Core) -> list[str]:
         values = values_of(view)
         meta = json.loads(view.get("private_metadata") or "{}")
         user = body["user"]["id"]
-        try:
-            declared = declare(core, playbook_id=values.get("playbook", ""), summary=values.get("summary", ""),
-                               severity=values.get("severity"), user=user, channel_id=meta.get("channel"))
+        try:  # mistakes are shown in the modal; this touches no database
+            validate(core, values.get("playbook", ""), values.get("summary", ""), values.get("severity"))
         except DomainError as err:
             _answer_errors(ack, err, "playbook" if "playbook" in str(err) else "summary")
             return
-        except Exception:
-            ack(response_action="errors", errors={"summary": SORRY})
-            raise
+        # Close the modal at once and write the incident after the ack, as the command does: a
+        # submission that outlived Slack's 3 s would stay open and invite a second incident.
         ack()
-        text = core.render.text("slack/declared.txt.j2", declared=declared)
+        core.after_ack.submit(_declare_after_ack, values, meta.get("channel"), user)
+
+    def _declare_after_ack(values: dict[str, str], channel: str | None, user: str) -> None:
         try:
-            if meta.get("channel"):
-                core.gateway.post_ephemeral(meta["channel"], user, text)
+            declared = declare(core, playbook_id=values.get("playbook", ""), summary=values.get("summary", ""),
+                               severity=values.get("severity"), user=user, channel_id=channel)
+            text = core.render.text("slack/declared.txt.j2", declared=declared)
+        except DomainError as err:
+            text = f":no_entry: {err}"
+        except Exception:
+            log.exception("declaring from the modal failed")
+            text = SORRY
+        try:
+            if channel:
+                core.gateway.post_ephemeral(channel, user, text)
             else:
                 core.gateway.post(user, text)
         except SlackError:
-            core.gateway.post(user, text)  # not in that channel: tell them directly
+            try:
+                core.gateway.post(user, text)  # not in that channel: tell them directly
+            except SlackError:
+                log.exception("could not tell %s: %s", user, text)
 
     def on_step_fields(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         meta = json.loads(view.get("private_metadata") or "{}")
