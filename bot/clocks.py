@@ -54,13 +54,17 @@ def _arm_step_timer(core: Core, session: Session, incident: Incident, step, inde
     add_timer(
         core, session, incident, kind=kind, due=base + timer.after, step_id=step.id, target=target,
         spec={"index": index, "after": format_duration(timer.after), "from": timer.from_,
-              "basis": timer.basis or ""},
+              "basis": timer.basis or "", **({"outlives_close": True} if timer.outlives_close else {})},
         text=f"Clock for “{step.title}”: {what} {format_duration(timer.after)} after {timer.from_}",
     )
 
 
-def arm_clock(core: Core, session: Session, incident: Incident, start: str) -> None:
-    """Arm every timer whose clock starts now: `declared`, or the completion of step `start`."""
+def arm_clock(core: Core, session: Session, incident: Incident, start: str, *, skipped: bool = False) -> None:
+    """Arm every timer whose clock starts now: `declared`, or the completion of step `start`.
+
+    A skipped step starts the clocks that run from it (a skipped confirmation must not silence
+    the report's deadline), except lasting ones (`outlives_close`): a report never filed starts
+    no year-long preservation clock."""
     playbook = core.playbook(incident.playbook_id)
     states = _step_states(session, incident.id)
     now = utcnow()
@@ -78,7 +82,7 @@ def arm_clock(core: Core, session: Session, incident: Incident, start: str) -> N
         if state is not None and state.state in ("done", "skipped"):
             continue
         for index, timer in enumerate(step.timers):
-            if timer.from_ == start:
+            if timer.from_ == start and not (skipped and timer.outlives_close):
                 _arm_step_timer(core, session, incident, step, index, now)
     if start == "declared":
         arm_status_update(core, session, incident, now)
@@ -95,6 +99,8 @@ def arm_step(core: Core, session: Session, incident: Incident, step) -> None:
             origin = states.get(timer.from_)
             if origin is None or origin.state not in ("done", "skipped") or origin.done_at is None:
                 continue  # that clock has not started; it will when its step completes
+            if origin.state == "skipped" and timer.outlives_close:
+                continue
             base = origin.done_at
         _arm_step_timer(core, session, incident, step, index, base)
 
@@ -108,14 +114,14 @@ def arm_status_update(core: Core, session: Session, incident: Incident, now: dat
               text=f"Status-update reminder every {format_duration(every)} ({incident.severity})")
 
 
-def is_legal(timer: Timer) -> bool:
-    """A clock the law sets (the playbook's `basis` says `law: …`), like the 1-year preservation."""
-    return str(timer.spec.get("basis", "")).lower().startswith("law")
+def outlives_close(timer: Timer) -> bool:
+    """A clock the playbook keeps past `close` (`outlives_close: true`): the 1-year preservation."""
+    return timer.spec.get("outlives_close") is True
 
 
 def cancel_timers(
     session: Session, incident_id: int, *, reason: str, actor: str | None = None,
-    step_id: str | None = None, kinds: tuple[str, ...] | None = None, keep_legal: bool = False,
+    step_id: str | None = None, kinds: tuple[str, ...] | None = None, keep_lasting: bool = False,
 ) -> int:
     query = select(Timer).where(Timer.incident_id == incident_id, Timer.state == "pending")
     if step_id is not None:
@@ -124,7 +130,7 @@ def cancel_timers(
         query = query.where(Timer.kind.in_(kinds))
     count = 0
     for timer in session.scalars(query):
-        if keep_legal and is_legal(timer):
+        if keep_lasting and outlives_close(timer):
             append(session, incident_id, "timer_kept", f"Legal clock kept running: {reason}", actor=actor,
                    data={"timer": timer.id, "kind": timer.kind, "step": timer.step_id,
                          "due_at": timer.due_at.isoformat(), "basis": timer.spec.get("basis")})

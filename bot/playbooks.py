@@ -154,6 +154,9 @@ class Timer(StrictModel):
     """Optional: why the clock exists, for the review's legal-clock table. Starts with ``law``
     for a legal period (``law: 18 U.S.C. 2258A(h), 1 year from the report``), else says it is
     an internal target."""
+    outlives_close: bool = False
+    """Keep the clock running when the incident is closed: a duty that lasts beyond the work
+    (the preservation review a year after the report), not a nudge to finish a step."""
 
     @model_validator(mode="after")
     def _one_action(self) -> Timer:

@@ -314,7 +314,7 @@ def test_preservation_review_330_days_after_the_report_survives_close(bot, clock
     reported_at = datetime.fromisoformat(report["at"].replace("Z", "+00:00"))
     assert review.kind == "remind" and review.target == "legal"
     assert review.due_at - reported_at == pytest.approx(timedelta(days=330), abs=timedelta(seconds=1))
-    assert review.spec["basis"].startswith("law")
+    assert review.spec["basis"].startswith("law") and review.spec["outlives_close"] is True
 
     run(bot, LEGAL, "done preservation-hold hold_ref=HOLD-9", channel)
     run(bot, LEAD, "resolve Reported and preserved", channel)
@@ -342,6 +342,33 @@ def test_preservation_review_posts_in_the_channel_while_the_incident_is_open(bot
     advance(bot, clock, timedelta(days=330, seconds=1))
     [reminder] = posts(bot, channel, "Legal reviews the preservation hold")
     assert f"<@{LEGAL}>" in reminder.text
+
+
+def test_a_skipped_report_starts_no_preservation_clock(bot, clock):
+    channel = confirmed(bot, clock)
+    run(bot, LEAD, "skip ncmec-report Already reported under INC-3", channel)
+    assert not [t for t in timers(bot, step_id="hold-review") if t.state == "pending"]
+    run(bot, LEAD, "close", channel)
+    assert not [t for t in timers(bot) if t.state == "pending"] and not events(bot, "timer_kept")
+    advance(bot, clock, timedelta(days=331))
+    assert not [m for m in bot.ws.dms(LEGAL) if "preservation hold" in m.text]
+
+
+def test_a_skipped_confirmation_still_starts_the_report_deadline(bot, clock):
+    channel = declare(bot)
+    run(bot, LEAD, "skip confirm Specialist away; lead confirmed A1 by hand", channel)
+    due = {(t.kind, t.spec["after"]) for t in timers(bot, step_id="ncmec-report") if t.state == "pending"}
+    assert due == {("remind", "4h"), ("page", "1d")}
+
+
+def test_close_before_the_report_deadline_stops_its_reminders(bot, clock, pd):
+    channel = confirmed(bot, clock)
+    run(bot, LEAD, "close", channel)
+    assert not [t for t in timers(bot) if t.state == "pending"] and not events(bot, "timer_kept")
+    before = len(bot.ws.dms(LEAD)) + len(bot.ws.dms(SPEC))
+    advance(bot, clock, timedelta(hours=25))
+    assert not events(bot, "reminder_sent") and not events(bot, "page_opened")
+    assert len(bot.ws.dms(LEAD)) + len(bot.ws.dms(SPEC)) == before and not page_dms(bot, LEGAL)
 
 
 # -- cancellation -------------------------------------------------------------------------

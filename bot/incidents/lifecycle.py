@@ -84,8 +84,8 @@ def close(core: Core, incident_id: int, user: str) -> str:
         if incident.status == "open":
             incident.resolved_at = incident.resolved_at or utcnow()
         incident.status, incident.closed_at = "closed", utcnow()
-        # A legal clock (the 1-year preservation review) outlives the incident's channel.
-        cancel_timers(session, incident_id, reason="incident closed", actor=user, keep_legal=True)
+        # A lasting duty's clock (the 1-year preservation review) outlives the incident's channel.
+        cancel_timers(session, incident_id, reason="incident closed", actor=user, keep_lasting=True)
         withdraw_pages(core, session, incident_id, user)
         archive = core.config.archive_on_close and incident.channel_id is not None
         closed = append(session, incident_id, "closed", "Closed" + (" and the channel archived" if archive else ""),
