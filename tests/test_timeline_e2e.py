@@ -219,7 +219,7 @@ def test_timeline_command_uploads_md_json_and_csv_files(running):
     tricky = 'Report "123456" filed, =cmd|\'/C calc\'!A0, <b>bold</b> | pipe [x](http://evil.example) `code`'
     assert running.driver.command(SPEC, f"note {tricky}", channel=channel.id).ok
 
-    for fmt in ("json", "csv", "md"):
+    for fmt in ("json", "csv", "md", "html"):
         answer = running.driver.command(LEAD, f"timeline {fmt}", channel=channel.id)
         assert answer.ok and f"INC-1's timeline ({fmt})" in answer.message.text
         assert answer.message.is_ephemeral
@@ -228,11 +228,13 @@ def test_timeline_command_uploads_md_json_and_csv_files(running):
     assert "Formats: md, html, json, csv" in bad.message.text
 
     # each went up through the v2 flow, into the incident channel
-    assert len(running.sandbox.calls_of("files.getUploadURLExternal")) == 3
-    assert len([c for c in running.sandbox.calls_of("files.completeUploadExternal") if c.ok]) == 3
+    assert len(running.sandbox.calls_of("files.getUploadURLExternal")) == 4
+    assert len([c for c in running.sandbox.calls_of("files.completeUploadExternal") if c.ok]) == 4
     posted = [m for m in running.ws.messages(channel.id) if m.files]
     assert sorted(f["name"] for m in posted for f in m.files) == [
-        "INC-1-review.md", "INC-1-timeline.csv", "INC-1-timeline.json"]
+        "INC-1-review.html", "INC-1-review.md", "INC-1-timeline.csv", "INC-1-timeline.json"]
+    page = uploaded(running, "INC-1-review.html").data.decode("utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "<b>bold</b>" not in page  # user text escaped
 
     # JSON: the contract, a verifiable chain, the same events as the database at that moment
     timeline = json.loads(uploaded(running, "INC-1-timeline.json").data)
@@ -271,7 +273,7 @@ def test_timeline_command_uploads_md_json_and_csv_files(running):
     assert "<b>" not in review and "](http" not in review and "hxxp://evil.example" in review
 
     exported = [e for e in running.timeline(1) if e["kind"] == "timeline_exported"]
-    assert [e["data"]["format"] for e in exported] == ["json", "csv", "md"]
+    assert [e["data"]["format"] for e in exported] == ["json", "csv", "md", "html"]
     assert all(e["actor"] == LEAD for e in exported)
     assert chain.verify(running.timeline(1)).ok
 

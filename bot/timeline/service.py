@@ -79,18 +79,20 @@ def link_for(core: Core, incident_id: int) -> str:
 def post_to_channel(core: Core, incident_id: int, fmt: str, user: str) -> str:
     if fmt not in export.FORMATS:
         raise InvalidInput(f"Formats: {', '.join(export.FORMATS)}.")
-    if fmt == "html":
-        with core.db.tx() as session:
-            append(session, incident_id, "timeline_link", "Issued a one-hour link to the timeline page", actor=user,
-                   data={"format": "html"})
-        return (f":link: <{link_for(core, incident_id)}|{ref(incident_id)} timeline page> — for you only, "
-                "valid for one hour. Do not forward it.")
+    link = link_for(core, incident_id) if fmt == "html" else None
     with core.db.tx() as session:
         incident = session.get(Incident, incident_id)
         enqueue(session, "upload_timeline", {"incident": incident_id, "format": fmt, "user": user,
                                              "channel": incident.channel_id}, incident_id=incident_id)
+        if link:
+            append(session, incident_id, "timeline_link", "Issued a one-hour link to the timeline page", actor=user,
+                   data={"format": "html"})
     core.dispatcher.kick()
-    return f":outbox_tray: Posting {ref(incident_id)}'s timeline ({fmt}) here as a file."
+    posting = f":outbox_tray: Posting {ref(incident_id)}'s timeline ({fmt}) here as a file."
+    if link:  # the page itself, for the one who asked: signed, one hour
+        posting += (f"\n:link: <{link}|{ref(incident_id)} timeline page> — for you only, valid for one hour. "
+                    "Do not forward it.")
+    return posting
 
 
 def upload_task(core: Core, task) -> None:
