@@ -127,6 +127,12 @@ def _note(ctx: Ctx) -> None:
     ctx.reply(lifecycle.add_note(ctx.core, number, ctx.rest, ctx.user))
 
 
+def _correct(ctx: Ctx) -> None:
+    number = ctx.incident()
+    target, _, text = ctx.rest.partition(" ")
+    ctx.reply(lifecycle.add_correction(ctx.core, number, target, text, ctx.user))
+
+
 def _page(ctx: Ctx) -> None:
     number = ctx.incident()
     role, _, reason = ctx.rest.partition(" ")
@@ -168,6 +174,7 @@ SUBCOMMANDS: dict[str, Callable[[Ctx], None]] = {
     "undo": _undo,
     "assign": _assign,
     "note": _note,
+    "correct": _correct,
     "page": _page,
     "ack": _ack,
     "severity": _severity,

@@ -69,6 +69,38 @@ def database_dump(db_url: str) -> str:
 # --------------------------------------------------------------------------- adding to the timeline
 
 
+def test_a_correction_is_a_new_event_naming_the_one_it_corrects(running):
+    channel = declare(running)
+    added = running.driver.command(SPEC, "note Report filed as 123465", channel=channel.id)
+    wrong = int(re.search(r"\(#(\d+)\)", added.message.text).group(1))
+    before = running.timeline(1)
+
+    answer = running.driver.command(LEAD, f"correct {wrong} The report id is 123456, not 123465",
+                                    channel=channel.id)
+    assert f"Correction of event #{wrong}" in answer.message.text
+    after = running.timeline(1)
+    assert after[:len(before)] == before  # nothing changed, one event added
+    [fix] = after[len(before):]
+    assert fix["kind"] == "correction" and fix["actor"] == LEAD
+    assert fix["data"] == {"corrects": wrong, "corrects_kind": "note", "corrects_hash": before[wrong - 1]["hash"]}
+    assert chain.verify(after).ok
+
+    review = build_review(running.core, 1)
+    md = export.render(review, "md")
+    assert f"| #{wrong} |" in md and f"note (corrected by #{fix['seq']})" in md
+    assert f"correction of #{wrong}" in md
+    html = export.render(review, "html")
+    assert f'<a href="#e{wrong}">#{wrong}</a>' in html
+
+    for bad, says in [("correct 999 Something", "has no event #999"), ("correct 3", "Usage"),
+                      ("correct abc Text", "Usage")]:
+        refused = running.driver.command(LEAD, bad, channel=channel.id)
+        assert says in refused.message.text
+    outsider = running.driver.command(OUTSIDER, f"correct {wrong} Nope", channel="C0GENERAL")
+    assert "incident channel" in outsider.message.text
+    assert len(running.timeline(1)) == len(after)
+
+
 def test_note_and_shortcut_add_a_message_once(running):
     channel = declare(running)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from ..clock import utcnow
 from ..clocks import arm_status_update, cancel_timers
 from ..core import Core
-from ..db.models import Incident
+from ..db.models import Incident, TimelineEvent
 from ..errors import InvalidInput, NotFound
 from ..outbox import enqueue
 from ..paging.service import withdraw_pages
@@ -35,6 +37,27 @@ def add_note(core: Core, incident_id: int, text: str, user: str) -> str:
         _incident(session, incident_id)
         event = append(session, incident_id, "note", text, actor=user, data={"via": "command"})
     return f":memo: Added to {ref(incident_id)}'s timeline (#{event.seq})."
+
+
+def add_correction(core: Core, incident_id: int, target: str, text: str, user: str) -> str:
+    """Events are never changed: a correction is a new event that names the one it corrects."""
+    target = target.strip().lstrip("#")
+    text = (text or "").strip()
+    if not target.isdigit() or not text:
+        raise InvalidInput("Usage: `/incident correct N TEXT…`, where N is the event's number on the "
+                           "timeline (`/incident timeline`); TEXT says what was wrong and what is right.")
+    if len(text) > MAX_NOTE:
+        raise InvalidInput(f"Keep a correction under {MAX_NOTE} characters.")
+    with core.db.tx() as session:
+        _incident(session, incident_id)
+        corrected = session.scalar(select(TimelineEvent).where(
+            TimelineEvent.incident_id == incident_id, TimelineEvent.seq == int(target)))
+        if corrected is None:
+            raise NotFound(f"{ref(incident_id)} has no event #{target}.")
+        event = append(session, incident_id, "correction", text, actor=user,
+                       data={"corrects": corrected.seq, "corrects_kind": corrected.kind,
+                             "corrects_hash": corrected.hash})
+    return f":pencil2: Correction of event #{corrected.seq} added to {ref(incident_id)}'s timeline (#{event.seq})."
 
 
 def set_severity(core: Core, incident_id: int, severity: str, user: str) -> str:

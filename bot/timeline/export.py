@@ -376,7 +376,17 @@ def review_context(review: IncidentReview) -> dict[str, Any]:
         "name": review.display_name,
         "plain": lambda text: slack_plain(text, review.display_name),
         "statement": NO_CONTENT_STATEMENT,
+        "corrected_by": corrected_by(events),
     }
+
+
+def corrected_by(events) -> dict[int, list[int]]:
+    """{seq of an event: seqs of the corrections that name it}, for "corrected by #N" marks."""
+    found: dict[int, list[int]] = {}
+    for event in events:
+        if event.kind == "correction" and isinstance(event.data.get("corrects"), int):
+            found.setdefault(event.data["corrects"], []).append(event.seq)
+    return found
 
 
 def render_markdown(review: IncidentReview, *, template_dir: Path | None = None) -> str:
