@@ -54,16 +54,29 @@ def make_client(token: str, base_url: str, *, timeout: int = 15, backoff: float 
 class SlackGateway:
     def __init__(self, client: WebClient) -> None:
         self.client = client
+        self._once: WebClient | None = None
         self._users: dict[str, dict[str, Any]] = {}
         self._users_lock = threading.Lock()
         self._bot_user_id: str | None = None
 
-    def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+    def _call(self, method: str, *, once: bool = False, **kwargs: Any) -> dict[str, Any]:
+        """`once`: no automatic retry after a 5xx or a broken connection, where Slack may have
+        acted already; the caller checks what exists before it tries again (a 429 is retried:
+        Slack did nothing)."""
+        client = self._once_client() if once else self.client
         try:
-            response = self.client.api_call(method, **kwargs)
+            response = client.api_call(method, **kwargs)
         except SlackApiError as exc:
             raise SlackError(exc.response.get("error", "unknown_error"), method) from None
         return response.data  # type: ignore[return-value]
+
+    def _once_client(self) -> WebClient:
+        if self._once is None:
+            once = WebClient(token=self.client.token, base_url=self.client.base_url, timeout=self.client.timeout)
+            once.retry_handlers = [h for h in self.client.retry_handlers
+                                   if isinstance(h, RateLimitErrorRetryHandler)]
+            self._once = once
+        return self._once
 
     # -- identity ----------------------------------------------------------------------
     def bot_user_id(self) -> str:
@@ -161,6 +174,7 @@ class SlackGateway:
         *,
         thread_ts: str | None = None,
         metadata: dict[str, Any] | None = None,
+        once: bool = False,
     ) -> str:
         body: dict[str, Any] = {"channel": channel, "text": text, "unfurl_links": False, "unfurl_media": False}
         if blocks is not None:
@@ -169,7 +183,7 @@ class SlackGateway:
             body["thread_ts"] = thread_ts
         if metadata:
             body["metadata"] = metadata
-        return self._call("chat.postMessage", json=body)["ts"]
+        return self._call("chat.postMessage", once=once, json=body)["ts"]
 
     def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         body: dict[str, Any] = {"channel": channel, "ts": ts, "text": text}

@@ -1,4 +1,4 @@
-"""Fault injection for the sandbox Web API: latency, rate limiting, server errors."""
+"""Fault injection for the sandbox Web API: latency, rate limiting, server errors, lost answers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
-KINDS = ("latency", "ratelimit", "error")
+KINDS = ("latency", "ratelimit", "error", "lost")
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Faults:
             fault = fault_from_dict(fault)
         if fault.kind not in KINDS:
             raise ValueError(f"unknown fault kind {fault.kind!r}")
-        if fault.kind == "error" and not 500 <= fault.status <= 599:
+        if fault.kind in ("error", "lost") and not 500 <= fault.status <= 599:
             raise ValueError("error faults answer a 5xx status")
         with self._lock:
             self.rules.append(fault)
@@ -62,6 +62,11 @@ class Faults:
     def server_error(self, method: str | None = None, count: int = 1, status: int = 500) -> Fault:
         """The next `count` calls answer HTTP `status` (500/503) without changing anything."""
         return self.add(Fault("error", method, count, status=status))
+
+    def lost_answer(self, method: str | None = None, count: int = 1, status: int = 500) -> Fault:
+        """The next `count` calls take effect, but their answer is lost: HTTP `status`, as when
+        Slack acted and the connection broke before the app heard back."""
+        return self.add(Fault("lost", method, count, status=status))
 
     def clear(self, method: str | None = None) -> None:
         with self._lock:

@@ -66,7 +66,7 @@ def create_app(sandbox: Sandbox) -> Flask:
         ctx = ApiContext(workspace=ws, args=args, base_url=sandbox.base_url, method=method)
         headers: dict[str, str] = {}
         status = 200
-        if fault is not None:
+        if fault is not None and fault.kind != "lost":
             body, status, headers = failure_response(fault)
         elif method not in METHODS and method not in APP_LEVEL_METHODS:
             body = {"ok": False, "error": "unknown_method", "req_method": method}
@@ -86,6 +86,8 @@ def create_app(sandbox: Sandbox) -> Flask:
                     body = {"ok": False, "error": exc.error, **exc.extra}
                     ctx.events.clear()
                     ctx.after.clear()
+        if fault is not None and fault.kind == "lost":  # it happened; the app just never hears so
+            body, status, headers = failure_response(fault)
         with ws.lock:
             ws.calls.append(
                 Call(

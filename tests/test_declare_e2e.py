@@ -141,3 +141,35 @@ def test_slack_errors_during_declaration_still_complete_with_one_channel(running
     checklists = [m for m in running.ws.messages(channel.id) if (m.metadata or {}).get("event_type") == "safeguard_checklist"]
     assert len(checklists) == 1
     wait_for(lambda: "member_invited" in running.kinds(1), what="the invitations")
+
+
+def test_answers_lost_after_slack_acted_are_completed_without_duplicates(running):
+    """Slack created the channel and posted the checklist, but the answers never came back."""
+    faults = running.sandbox.faults
+    for method in ("conversations.create", "chat.postMessage", "pins.add"):
+        faults.lost_answer(method, count=1, status=503)
+    running.driver.command(LEAD, "declare csam-report Lost answers 43")
+    channel = declared_channel(running, "inc-1-csam-report", timeout=30)
+    assert [c.name for c in running.ws.channels.values() if c.name.startswith("inc-1")] == [channel.name]
+    assert [c.error for c in running.sandbox.calls_of("conversations.create")][:2] == ["service_unavailable",
+                                                                                     "name_taken"]
+    checklists = [m for m in running.ws.messages(channel.id)
+                  if (m.metadata or {}).get("event_type") == "safeguard_checklist"]
+    assert len(checklists) == 1 and len(running.ws.pinned_messages(channel.id)) == 1
+    assert running.kinds(1).count("channel_created") == 1
+
+
+def test_an_older_channel_with_the_same_name_is_never_taken_over(running):
+    """A channel the bot made before this incident existed (another life of the database, or a
+    second bot on the workspace) keeps its history to itself."""
+    from slack_sdk import WebClient
+
+    client = WebClient(base_url=running.sandbox.api_url, token=running.sandbox.bot_token)
+    old = client.conversations_create(name="inc-1-csam-report", is_private=True)["channel"]
+    client.chat_postMessage(channel=old["id"], text="An older incident's conversation")
+    running.ws.channels[old["id"]].created -= 7 * 86400  # made a week ago
+    running.driver.command(LEAD, "declare csam-report Hash match 44")
+    channel = declared_channel(running, "inc-1-csam-report-2")
+    assert channel.id != old["id"]
+    assert running.ws.channels[old["id"]].members == [running.ws.bot_user_id]  # nobody invited there
+    assert [m.text for m in running.ws.messages(old["id"]) if m.source == "api"] == ["An older incident's conversation"]

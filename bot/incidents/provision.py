@@ -7,6 +7,7 @@ Slack error or a crash resumes at the first effect not yet recorded and never re
 from __future__ import annotations
 
 import logging
+from datetime import UTC
 
 from sqlalchemy import select
 
@@ -63,9 +64,10 @@ def _ensure_channel(core: Core, incident_id: int) -> None:
         except SlackError as err:
             if err.code != "name_taken":
                 raise
-            # Ours from an attempt that crashed before recording it? Adopt it; else take a new name.
+            # Ours from an attempt that crashed (or lost Slack's answer) before recording it?
+            # Adopt it; else take a new name.
             existing = core.gateway.find_channel(candidate)
-            if existing and existing.get("creator") == core.gateway.bot_user_id() and not existing.get("is_archived"):
+            if existing and _made_for(core, existing, incident):
                 channel = existing
                 break
     if channel is None:
@@ -77,6 +79,15 @@ def _ensure_channel(core: Core, incident_id: int) -> None:
                f"Created {'private' if channel.get('is_private', incident.private) else 'public'} channel #{channel['name']}",
                data={"channel_id": channel["id"], "channel_name": channel["name"],
                      "private": bool(channel.get("is_private", incident.private))})
+
+
+def _made_for(core: Core, channel: dict, incident: Incident) -> bool:
+    """Whether `channel` is this incident's: the bot created it, after the declaration (with a
+    minute for clock skew). An older one (another incident's, from a database that was reset,
+    or a second bot on the same workspace) is never taken over."""
+    declared = incident.declared_at if incident.declared_at.tzinfo else incident.declared_at.replace(tzinfo=UTC)
+    return (channel.get("creator") == core.gateway.bot_user_id() and not channel.get("is_archived")
+            and int(channel.get("created") or 0) >= declared.timestamp() - 60)
 
 
 def _ensure_topic(core: Core, incident_id: int) -> None:
@@ -180,7 +191,8 @@ def _post_checklist(core: Core, incident_id: int) -> str:
         view = load_view(core, session, incident)
     text, blocks = render_checklist(core, view)
     metadata = {"event_type": CHECKLIST_EVENT, "event_payload": {"incident": incident_id}}
-    return core.gateway.post(view.channel_id, text, blocks, metadata=metadata)
+    # Not retried blindly: after a lost answer the task's retry looks for it by its metadata.
+    return core.gateway.post(view.channel_id, text, blocks, metadata=metadata, once=True)
 
 
 def _find_posted_checklist(core: Core, incident: Incident) -> str | None:
