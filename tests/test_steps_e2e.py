@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -110,7 +111,9 @@ def test_whole_csam_report_by_text_commands(running):
     assert "closed" in cmd(LEAD, "close").message.text
     running.settle()
     wait_for(lambda: running.ws.channel(channel.id).is_archived, what="the channel to be archived")
-    wait_for(lambda: "U0COMMS01" in running.ws.members(channel.id) or True)
+    assert "U0COMMS01" in running.ws.channel(channel.id).members  # `assign` invited them
+    [assigned] = [e for e in running.timeline(1) if e["kind"] == "role_assigned" and e["data"].get("user") == "U0COMMS01"]
+    assert assigned["actor"] == LEAD and assigned["data"]["role"] == "comms"
     kinds = running.kinds(1)
     for kind in ("step_done", "step_skipped", "step_reopened", "role_assigned", "severity_changed", "note",
                  "resolved", "closed", "channel_archived"):
@@ -176,18 +179,19 @@ def test_ten_clicks_in_a_second_make_at_most_two_updates(sandbox, db_url):
         message = checklist(running, channel)
         updates_before = len([c for c in running.ws.calls_of("chat.update")])
         started = time.monotonic()
-        for n in range(1, 11):
-            result = running.driver.click(LEAD, channel.id, message.ts, "step_done", block_id=f"act:s{n}")
-            assert result.ok
+        with ThreadPoolExecutor(10) as pool:  # ten people (or one impatient one) clicking at once
+            results = list(pool.map(lambda n: running.driver.click(
+                LEAD, channel.id, message.ts, "step_done", block_id=f"act:s{n}"), range(1, 11)))
         span = time.monotonic() - started
+        assert all(r.ok for r in results)
+        assert span < 1.0, f"the ten clicks took {span:.2f} s, not within a second"
         running.settle()
         wait_for(lambda: running.kinds(1).count("step_done") == 10, what="ten steps done")
         final = wait_for(lambda: "10/10 steps done" in str(checklist(running, channel).blocks)
                          and checklist(running, channel), what="the final checklist", timeout=15)
         updates = len(running.ws.calls_of("chat.update")) - updates_before
-        # at most one redraw a second, plus the first: two when the clicks fit in a second
-        # (they take ~0.2 s here; a loaded machine may stretch them, which the bound allows)
-        assert 1 <= updates <= 2 + int(span)
+        # at most one redraw a second, plus the first: two, as the clicks fit in a second
+        assert 1 <= updates <= 2
         assert str(final.blocks).count("white_check_mark") == 10
     finally:
         running.server.stop()
