@@ -226,6 +226,18 @@ class SlackGateway:
         self._call("views.update", json={"view_id": view_id, "view": json.dumps(view)})
 
     # -- people ------------------------------------------------------------------------
+    def person(self, user_id: str) -> dict[str, Any] | None:
+        """The user as Slack has them now (None: no such user). Other Slack errors are raised."""
+        try:
+            info = self._call("users.info", params={"user": user_id})["user"]
+        except SlackError as err:
+            if err.code == "user_not_found":
+                return None
+            raise
+        with self._users_lock:
+            self._users[user_id] = info
+        return info
+
     def user(self, user_id: str) -> dict[str, Any] | None:
         with self._users_lock:
             if user_id in self._users:

@@ -8,6 +8,7 @@ PagerDuty stand-ins all live in this process and see the same clock.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -264,6 +265,49 @@ def test_page_by_hand_then_ack(bot, clock, pd):
     assert [e["kind"] for e in bot.timeline(1) if e["kind"].startswith("page_")] == [
         "page_opened", "page_sent", "page_sent", "page_acked"]  # slack + email, ack (an e-mail has no resolve)
     assert pd.events == []
+
+
+def test_a_hand_pages_words_stay_in_slack(bot, clock, pd, smtp):
+    channel = declare(bot)
+    words = "user @jane_doe_2011 (Jane, 13) sent 4 images"
+    run(bot, LEAD, f"page legal {words}", channel)
+    [dm] = page_dms(bot, LEGAL)
+    assert "jane_doe_2011" in dm.text  # inside Slack, to the person paged
+    wait_for(lambda: smtp.messages, what="the page e-mail")
+    mail = smtp.messages[0].get_content()
+    assert "jane" not in mail.lower() and "paged by hand by a responder" in mail
+    advance(bot, clock, timedelta(minutes=15, seconds=1))  # level 2: PagerDuty
+    [trigger] = pd.events
+    assert "jane" not in json.dumps(trigger).lower()
+    assert trigger["payload"]["custom_details"]["reason"] == "paged by hand by a responder; see the incident channel"
+
+
+def test_a_page_without_a_reason_mentions_who_paged(bot, clock):
+    channel = declare(bot)
+    run(bot, LEAD, "page legal", channel)
+    [mention] = posts(bot, channel, ":pager: Paging")
+    assert f"paged by <@{LEAD}>" in mention.text and "&lt;" not in mention.text
+    [opened] = events(bot, "page_opened")
+    assert opened["text"] == f"Paging Legal on-call by hand (<@{LEAD}>)" and opened["data"]["reason"] == ""
+
+
+def test_only_the_people_paged_can_acknowledge(bot, clock):
+    channel = declare(bot)
+    run(bot, LEAD, "page legal Need a decision", channel)
+    assert "no open page is addressed to you" in run(bot, DEPUTY, "ack", channel).lower()  # a lead, not paged
+    assert "no open page is addressed to you" in run(bot, LEAD, "ack", channel).lower()
+    assert not events(bot, "page_acked")
+    assert "Acknowledged page #1" in run(bot, LEGAL, "ack", channel)
+
+
+def test_steps_can_still_be_worked_after_resolve(bot, clock):
+    channel = confirmed(bot, clock)
+    run(bot, LEAD, "resolve Content removed; report pending", channel)
+    assert "done" in run(bot, LEAD, "done ncmec-report report_id=123456", channel)
+    assert [t for t in timers(bot, step_id="hold-review") if t.state == "pending"]  # the hold's clock started
+    assert not [t for t in timers(bot, step_id="ncmec-report") if t.state == "pending"]
+    run(bot, LEAD, "close", channel)
+    assert "closed" in run(bot, LEAD, "undo ncmec-report", channel)
 
 
 # -- status updates -----------------------------------------------------------------------

@@ -213,3 +213,23 @@ def test_someone_removed_from_the_channel_can_no_longer_act(running):
     wait_for(lambda: running.kinds(1).count("member_joined") == 1, what="the rejoin")
     again = running.driver.command(SPEC, "done confirm case_id=C9 category=A1 human_viewed=all", channel=channel.id)
     assert "done" in again.message.text
+
+
+def test_assign_refuses_who_cannot_act_and_brings_back_who_left(running):
+    from sandbox.models import User
+
+    running.ws.add_user(User("U0GONE001", "gone", "Former Colleague", deleted=True))
+    channel = declare(running)
+    for who, says in [("<@U0GONE001|gone>", "deactivated"), ("<@U0BOT0001|safeguard>", "is a bot"),
+                      ("UNOBODY01", "no user `UNOBODY01`")]:
+        refused = running.driver.command(LEAD, f"assign legal {who}", channel=channel.id)
+        assert says in refused.message.text, refused.message.text
+    assert "role_assigned" not in [k for k in running.kinds(1)[-3:]]
+
+    assert running.driver.leave(SPEC, channel.id).ok
+    wait_for(lambda: "member_left" in running.kinds(1), what="the bot to hear the departure")
+    answer = running.driver.command(LEAD, f"assign child_safety_specialist <@{SPEC}>", channel=channel.id)
+    assert "is now" in answer.message.text
+    running.settle()
+    wait_for(lambda: SPEC in running.ws.channel(channel.id).members, what="the specialist invited back")
+    assert running.driver.command(SPEC, "status", channel=channel.id).ok

@@ -11,6 +11,7 @@ from ..core import Core
 from ..db.models import Incident, Participant, RoleAssignment
 from ..errors import InvalidInput, NotFound
 from ..outbox import enqueue
+from ..slack_gateway import SlackError
 from ..timeline.store import append, lock_incident
 from . import ref
 from .checklist import request_refresh
@@ -21,7 +22,25 @@ def known_roles(core: Core, incident: Incident) -> list[str]:
     return sorted(set(core.config.roles) | set(core.playbook(incident.playbook_id).roles))
 
 
+def _check_person(core: Core, user: str) -> None:
+    """A role goes to a person who exists and can act: not a bot, not a deactivated account.
+    When Slack cannot be asked, the assignment goes ahead and the invite says what happened."""
+    if core.gateway is None:
+        return
+    try:
+        person = core.gateway.person(user)
+    except SlackError:
+        return
+    if person is None:
+        raise InvalidInput(f"There is no user `{user}` in this workspace. Mention them: `@name`.")
+    if person.get("deleted"):
+        raise InvalidInput(f"<@{user}> is deactivated; assign someone who can act.")
+    if person.get("is_bot") or user == core.gateway.bot_user_id():
+        raise InvalidInput(f"<@{user}> is a bot; roles are for people.")
+
+
 def assign(core: Core, incident_id: int, role: str, user: str, actor: str) -> str:
+    _check_person(core, user)
     with core.db.tx() as session:
         lock_incident(session, incident_id)
         incident = session.get(Incident, incident_id)
@@ -34,7 +53,10 @@ def assign(core: Core, incident_id: int, role: str, user: str, actor: str) -> st
             raise InvalidInput(f"There is no role `{role}`. Roles: {', '.join(f'`{r}`' for r in roles)}.")
         previous = list(session.scalars(select(RoleAssignment.user_id).where(
             RoleAssignment.incident_id == incident_id, RoleAssignment.role == role)))
-        if previous == [user]:
+        participant = session.scalars(select(Participant).where(Participant.incident_id == incident_id,
+                                                                Participant.user_id == user)).first()
+        gone = participant is not None and participant.left_at is not None
+        if previous == [user] and not gone:  # (one who left is brought back below)
             raise InvalidInput(f"<@{user}> already holds {core.role_label(role)}.")
         session.execute(delete(RoleAssignment).where(RoleAssignment.incident_id == incident_id,
                                                      RoleAssignment.role == role))
@@ -42,10 +64,12 @@ def assign(core: Core, incident_id: int, role: str, user: str, actor: str) -> st
                                    assigned_by=actor))
         append(session, incident_id, "role_assigned", f"{core.role_label(role)}: <@{user}>", actor=actor,
                data={"role": role, "user": user, "previous": previous, "source": "assign"})
-        if not session.scalars(select(Participant.id).where(Participant.incident_id == incident_id,
-                                                            Participant.user_id == user)).first():
-            session.add(Participant(incident_id=incident_id, user_id=user, reason=f"role:{role}",
-                                    added_at=utcnow()))
+        if participant is None or gone:
+            if participant is None:
+                session.add(Participant(incident_id=incident_id, user_id=user, reason=f"role:{role}",
+                                        added_at=utcnow()))
+            else:  # they had left the channel: the role brings them back
+                participant.left_at, participant.invited_at = None, None
             # Provisioning is idempotent: it invites whoever is not invited yet.
             enqueue(session, "provision", {"incident": incident_id}, incident_id=incident_id,
                     dedup_key=f"provision:{incident_id}")

@@ -81,8 +81,10 @@ def _open_incident(session: Session, incident_id: int) -> Incident:
     incident = session.get(Incident, incident_id)
     if incident is None:
         raise NotFound(f"There is no incident {ref(incident_id)}.")
-    if incident.status != "open":
-        raise InvalidInput(f"{ref(incident_id)} is {incident.status}; its steps can no longer change.")
+    # A resolved incident still has paperwork (the report id, the hold) and its clocks still
+    # run for it; only a closed one is finished.
+    if incident.status == "closed":
+        raise InvalidInput(f"{ref(incident_id)} is closed; its steps can no longer change.")
     return incident
 
 

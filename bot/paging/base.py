@@ -1,7 +1,7 @@
 """The notice every paging backend delivers, the error it raises, and the backend protocol.
 
 Content rule: a page names the incident ref, the playbook title, the severity, the role, the
-escalation level, the bot's reason text and a Slack deep link to the incident channel. It never
+escalation level, the bot's own reason text and a Slack deep link to the incident channel. It never
 carries content or a platform user's / victim's identifiers. ``incident_title`` is carried for
 the bot's own use (logs, the Slack DM written elsewhere) and is deliberately NOT rendered by the
 backends in this package, since a declared summary may hold exactly such identifiers.
@@ -36,6 +36,9 @@ class PageNotice:
     users: list[str] = field(default_factory=list)
     emails: list[str] = field(default_factory=list)
     dedup_key: str = ""
+    said: str = ""
+    """A responder's own words for a page by hand. Shown only inside Slack (the DM); never sent
+    to PagerDuty, e-mail or a webhook, because free text may hold what a page must not carry."""
 
     def __post_init__(self) -> None:
         if not self.dedup_key:

@@ -58,7 +58,8 @@ def open_page(core: Core, session, incident: Incident, role: str, reason: str, r
                 state="open", created_at=now, notified=[])
     session.add(page)
     session.flush()
-    append(session, incident.id, "page_opened", f"Paging {core.role_label(role)}: {reason}", actor=requested_by,
+    text = f"Paging {core.role_label(role)}" + (f": {reason}" if reason else f" by hand (<@{requested_by}>)")
+    append(session, incident.id, "page_opened", text, actor=requested_by,
            data={"page": page.id, "role": role, "reason": reason})
     _notify_level(core, session, incident, page, 1)
     return page
@@ -126,7 +127,7 @@ def page_by_hand(core: Core, incident_id: int, role: str, reason: str, user: str
         known = sorted(set(core.config.roles) | set(core.playbook(incident.playbook_id).roles))
         if role not in known:
             raise InvalidInput(f"There is no role `{role}`. Roles: {', '.join(f'`{r}`' for r in known)}.")
-        page = open_page(core, session, incident, role, reason or f"paged by <@{user}>", user)
+        page = open_page(core, session, incident, role, reason, user)
         request_refresh(session, incident)
         page_id = page.id
     core.dispatcher.kick()
@@ -140,8 +141,9 @@ def acknowledge(core: Core, user: str, *, page_id: int | None = None, incident_i
             query = query.where(Page.id == page_id)
         elif incident_id is not None:
             query = query.where(Page.incident_id == incident_id)
-        pages = [p for p in session.scalars(query.order_by(Page.id))
-                 if user in (p.notified or []) or core.is_lead(user)]
+        # Only the people a page went to can acknowledge it: anyone else's ack (a lead's too)
+        # would stop the escalation while the person who must act has not answered.
+        pages = [p for p in session.scalars(query.order_by(Page.id)) if user in (p.notified or [])]
         if not pages:
             if page_id is not None:
                 page = session.get(Page, page_id)
@@ -218,7 +220,10 @@ def notice(core: Core, session, page: Page, level: int, users: list[str]) -> Pag
     return PageNotice(
         page_id=page.id, incident_ref=ref(incident.id), incident_title=incident.title,
         playbook_title=core.playbook(incident.playbook_id).title, severity=incident.severity,
-        role=page.role, role_label=core.role_label(page.role), level=level, reason=page.reason,
+        role=page.role, role_label=core.role_label(page.role), level=level,
+        # A page by hand carries the responder's words only inside Slack (`said`).
+        reason=page.reason if page.requested_by is None else "paged by hand by a responder; see the incident channel",
+        said=page.reason if page.requested_by is not None else "",
         channel_id=incident.channel_id, channel_link=link, users=users, emails=emails,
     )
 
