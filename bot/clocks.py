@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from .clock import utcnow
 from .core import Core
-from .db.models import Incident, StepState, Timer
+from .db.models import Incident, StepState, TimelineEvent, Timer
 from .durations import format_duration
 from .render import slack_date
 from .timeline.store import append
@@ -59,31 +59,59 @@ def _arm_step_timer(core: Core, session: Session, incident: Incident, step, inde
     )
 
 
+def _first_completion(session: Session, incident_id: int, step_id: str) -> datetime | None:
+    """When `step_id` was first done or skipped: a legal clock counts from that moment, however
+    often the step was reopened and completed since (an Undo must not buy time)."""
+    rows = session.execute(select(TimelineEvent.at, TimelineEvent.data).where(
+        TimelineEvent.incident_id == incident_id, TimelineEvent.kind.in_(("step_done", "step_skipped")))
+        .order_by(TimelineEvent.seq))
+    return next((at for at, data in rows if (data or {}).get("step") == step_id), None)
+
+
+def _armed(session: Session, incident: Incident, start: str) -> set[tuple[str | None, int | None]]:
+    """(step, timer index) of the deadline clocks from `start` that are running or have fired.
+
+    Lasting clocks from `start` are restarted instead: the preservation year runs from the
+    report that stands, not from one that was undone."""
+    armed = set()
+    for timer in session.scalars(select(Timer).where(
+            Timer.incident_id == incident.id, Timer.state.in_(("pending", "fired")), Timer.kind.in_(("remind", "page")))):
+        if timer.spec.get("from") != start:
+            continue
+        if not outlives_close(timer):
+            armed.add((timer.step_id, timer.spec.get("index")))
+        elif timer.state == "pending":
+            timer.state = "cancelled"
+            append(session, incident.id, "timer_cancelled", f"Clock restarted: “{start}” completed again",
+                   data={"timer": timer.id, "kind": timer.kind, "step": timer.step_id, "reason": "restarted"})
+    return armed
+
+
 def arm_clock(core: Core, session: Session, incident: Incident, start: str, *, skipped: bool = False) -> None:
     """Arm every timer whose clock starts now: `declared`, or the completion of step `start`.
 
-    A skipped step starts the clocks that run from it (a skipped confirmation must not silence
-    the report's deadline), except lasting ones (`outlives_close`): a report never filed starts
-    no year-long preservation clock."""
+    A step completed again after an Undo does not restart its deadline clocks: those still
+    running keep their due time, those that fired do not fire twice, and any missing are counted
+    from the first completion (an Undo must not buy time). Lasting clocks (`outlives_close`)
+    restart from now: they measure a period from what stands. A skipped step starts the clocks that run from it (a skipped
+    confirmation must not silence the report's deadline), except lasting ones
+    (`outlives_close`): a report never filed starts no year-long preservation clock."""
     playbook = core.playbook(incident.playbook_id)
     states = _step_states(session, incident.id)
     now = utcnow()
+    first, running = now, set()
     if start != "declared":
-        # The step was completed before, reopened and completed again: its clocks restart from
-        # now instead of running twice (one 330-day review per report, not one per attempt).
-        for old in session.scalars(select(Timer).where(
-                Timer.incident_id == incident.id, Timer.state == "pending", Timer.kind.in_(("remind", "page")))):
-            if old.spec.get("from") == start:
-                old.state = "cancelled"
-                append(session, incident.id, "timer_cancelled", f"Clock restarted: “{start}” completed again",
-                       data={"timer": old.id, "kind": old.kind, "step": old.step_id, "reason": "restarted"})
+        session.flush()
+        first = _first_completion(session, incident.id, start) or now
+        running = _armed(session, incident, start)
     for step in playbook.steps:
         state = states.get(step.id)
         if state is not None and state.state in ("done", "skipped"):
             continue
         for index, timer in enumerate(step.timers):
-            if timer.from_ == start and not (skipped and timer.outlives_close):
-                _arm_step_timer(core, session, incident, step, index, now)
+            if timer.from_ != start or (skipped and timer.outlives_close) or (step.id, index) in running:
+                continue
+            _arm_step_timer(core, session, incident, step, index, now if timer.outlives_close else first)
     if start == "declared":
         arm_status_update(core, session, incident, now)
 
@@ -101,7 +129,8 @@ def arm_step(core: Core, session: Session, incident: Incident, step) -> None:
                 continue  # that clock has not started; it will when its step completes
             if origin.state == "skipped" and timer.outlives_close:
                 continue
-            base = origin.done_at
+            base = origin.done_at if timer.outlives_close else (
+                _first_completion(session, incident.id, timer.from_) or origin.done_at)
         _arm_step_timer(core, session, incident, step, index, base)
 
 

@@ -518,6 +518,7 @@ def test_reopened_step_completed_again_restarts_its_clocks_once(bot, clock):
     channel = confirmed(bot, clock)
     run(bot, LEAD, "done ncmec-report report_id=111", channel)
     run(bot, LEAD, "undo ncmec-report", channel)
+    advance(bot, clock, timedelta(days=1))  # the report that stands was filed a day later
     run(bot, LEAD, "done ncmec-report report_id=222", channel)
     pending = [t for t in timers(bot, step_id="hold-review") if t.state == "pending"]
     assert len(pending) == 1  # one 330-day clock, from the report that stands
@@ -526,6 +527,20 @@ def test_reopened_step_completed_again_restarts_its_clocks_once(bot, clock):
     assert pending[0].due_at - at == pytest.approx(timedelta(days=330), abs=timedelta(seconds=1))
     advance(bot, clock, timedelta(days=330, seconds=1))
     assert len(posts(bot, channel, "Legal reviews the preservation hold")) == 1
+
+
+def test_undo_and_redo_of_the_confirmation_does_not_push_the_report_deadline_back(bot, clock):
+    channel = confirmed(bot, clock)
+    due = {(t.kind, t.due_at) for t in timers(bot, step_id="ncmec-report") if t.state == "pending"}
+    advance(bot, clock, timedelta(hours=2))
+    run(bot, SPEC, "undo confirm", channel)
+    run(bot, SPEC, CONFIRM, channel)
+    assert {(t.kind, t.due_at) for t in timers(bot, step_id="ncmec-report") if t.state == "pending"} == due
+    advance(bot, clock, timedelta(hours=2, seconds=1))  # 4 h after the first confirmation
+    assert [e for e in events(bot, "reminder_sent") if e["data"].get("step") == "ncmec-report"]
+    advance(bot, clock, timedelta(hours=20))
+    assert len([e for e in events(bot, "reminder_sent") if e["data"].get("step") == "ncmec-report"]) == 1
+    assert len(events(bot, "page_opened")) == 1  # the 24 h page, once
 
 
 def test_a_clock_of_a_step_the_playbook_no_longer_has_still_fires(bot, clock):
