@@ -8,7 +8,7 @@ from .core import Core
 from .db.models import Incident, Task
 from .dispatcher import GiveUp, Retry
 from .incidents.checklist import refresh_task
-from .incidents.provision import provision_task
+from .incidents.provision import provision_task, topic_task
 from .outbox import enqueue
 from .slack_gateway import SlackError
 from .timeline.store import append
@@ -73,4 +73,5 @@ def register_tasks(core: Core) -> None:
                on_dead=lambda t, e: provision_failed(core, t, e))
     d.register("refresh_checklist", lambda t: _slack(lambda: refresh_task(core, t)), max_attempts=20)
     d.register("post", lambda t: post_task(core, t), max_attempts=20)
+    d.register("topic", lambda t: _slack(lambda: topic_task(core, t)), max_attempts=20)
     d.register("close_channel", lambda t: close_channel_task(core, t), max_attempts=20)

@@ -233,3 +233,16 @@ def test_assign_refuses_who_cannot_act_and_brings_back_who_left(running):
     running.settle()
     wait_for(lambda: SPEC in running.ws.channel(channel.id).members, what="the specialist invited back")
     assert running.driver.command(SPEC, "status", channel=channel.id).ok
+
+
+def test_the_topic_follows_severity_and_resolution(running):
+    channel = declare(running)
+    assert "SEV1" in running.ws.channel(channel.id).topic["value"]
+    running.driver.command(LEAD, "severity sev2", channel=channel.id)
+    running.settle()
+    assert " · SEV2 · " in running.ws.channel(channel.id).topic["value"]
+    running.driver.command(LEAD, "resolve Removed and reported", channel=channel.id)
+    running.settle()
+    topic = running.ws.channel(channel.id).topic["value"]
+    assert topic.startswith("INC-1 · ") and "SEV2 · RESOLVED" in topic
+    assert running.kinds(1).count("topic_set") == 3

@@ -77,6 +77,7 @@ def set_severity(core: Core, incident_id: int, severity: str, user: str) -> str:
         cancel_timers(session, incident_id, reason="severity changed", actor=user, kinds=("status",))
         arm_status_update(core, session, incident, utcnow())
         request_refresh(session, incident)
+        _retopic(session, incident)
         _announce(session, incident, f":rotating_light: Severity changed to *{severity.upper()}* by <@{user}>.")
     core.dispatcher.kick()
     return f"{ref(incident_id)} is now {severity.upper()}."
@@ -93,6 +94,7 @@ def resolve(core: Core, incident_id: int, summary: str, user: str) -> str:
                data={"summary": summary})
         cancel_timers(session, incident_id, reason="incident resolved", actor=user, kinds=("status",))
         request_refresh(session, incident)
+        _retopic(session, incident)
         _announce(session, incident, f":white_check_mark: {ref(incident_id)} resolved by <@{user}>. "
                                      "`/incident timeline` posts the review; `/incident close` closes it.")
     core.dispatcher.kick()
@@ -124,6 +126,11 @@ def close(core: Core, incident_id: int, user: str) -> str:
             }, incident_id=incident_id)
     core.dispatcher.kick()
     return f"{ref(incident_id)} closed."
+
+
+def _retopic(session, incident: Incident) -> None:
+    """The channel topic shows the severity and the status: set it again (folded per incident)."""
+    enqueue(session, "topic", {"incident": incident.id}, incident_id=incident.id, dedup_key=f"topic:{incident.id}")
 
 
 def _announce(session, incident: Incident, text: str) -> None:

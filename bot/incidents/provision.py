@@ -94,6 +94,18 @@ def _ensure_topic(core: Core, incident_id: int) -> None:
     incident = _load(core, incident_id)
     if incident.topic_set:
         return
+    set_topic(core, incident)
+
+
+def topic_task(core: Core, task: Task) -> None:
+    """The topic again, after a change it shows (severity, resolved); none before the channel."""
+    incident = _load(core, task.payload["incident"])
+    if incident.channel_id and incident.topic_set and not incident.archived:
+        set_topic(core, incident)
+
+
+def set_topic(core: Core, incident: Incident) -> None:
+    incident_id = incident.id
     playbook = core.playbook(incident.playbook_id)
     topic = core.render.text("slack/topic.txt.j2", ref=ref(incident.id), playbook=playbook, incident=incident)
     core.gateway.set_topic(incident.channel_id, topic)
