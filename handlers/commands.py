@@ -16,7 +16,7 @@ from bot.paging import service as pages
 from bot.timeline import service as timeline
 
 from . import modals
-from .parsing import parse_fields, parse_user, split_command
+from .parsing import head_rest, parse_fields, parse_user, split_command
 from .replies import ephemeral, guarded, respond_later
 
 
@@ -65,7 +65,7 @@ def _declare(ctx: Ctx) -> None:
         ctx.ack()
         modals.open_declare(ctx.core, ctx.trigger_id, ctx.channel)
         return
-    playbook_id, _, summary = ctx.rest.partition(" ")
+    playbook_id, summary = head_rest(ctx.rest)
     playbook_id = playbook_id.lower()
     validate(ctx.core, playbook_id, summary)  # mistakes are answered in the ack itself
     # Ack first (Slack's 3 s, and the bot's own latency target), then write the incident:
@@ -105,13 +105,14 @@ def _done(ctx: Ctx) -> None:
 
 def _skip(ctx: Ctx) -> None:
     number = ctx.incident()
-    step_id, _, reason = ctx.rest.partition(" ")
+    step_id, reason = head_rest(ctx.rest)
+    step_id = step_id.lower()
     ctx.reply(steps.skip(ctx.core, number, step_id, ctx.user, reason))
 
 
 def _undo(ctx: Ctx) -> None:
     number = ctx.incident()
-    ctx.reply(steps.reopen(ctx.core, number, ctx.rest.strip(), ctx.user))
+    ctx.reply(steps.reopen(ctx.core, number, ctx.rest.strip().lower(), ctx.user))
 
 
 def _assign(ctx: Ctx) -> None:
@@ -119,7 +120,7 @@ def _assign(ctx: Ctx) -> None:
     parts = ctx.rest.split()
     if len(parts) != 2:
         raise InvalidInput("Usage: `/incident assign ROLE @user`.")
-    ctx.reply(people.assign(ctx.core, number, parts[0], parse_user(parts[1]), ctx.user))
+    ctx.reply(people.assign(ctx.core, number, parts[0].lower(), parse_user(parts[1]), ctx.user))
 
 
 def _note(ctx: Ctx) -> None:
@@ -129,13 +130,14 @@ def _note(ctx: Ctx) -> None:
 
 def _correct(ctx: Ctx) -> None:
     number = ctx.incident()
-    target, _, text = ctx.rest.partition(" ")
+    target, text = head_rest(ctx.rest)
     ctx.reply(lifecycle.add_correction(ctx.core, number, target, text, ctx.user))
 
 
 def _page(ctx: Ctx) -> None:
     number = ctx.incident()
-    role, _, reason = ctx.rest.partition(" ")
+    role, reason = head_rest(ctx.rest)
+    role = role.lower()
     ctx.reply(pages.page_by_hand(ctx.core, number, role.strip(), reason.strip(), ctx.user))
 
 

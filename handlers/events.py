@@ -13,6 +13,7 @@ from bot.errors import DomainError
 from bot.events_seen import first_time
 from bot.incidents import people
 from bot.incidents.declare import playbook_list
+from bot.slack_gateway import SlackError
 from bot.timeline import service as timeline
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,14 @@ def register(app: App, core: Core) -> list[str]:
         if event.get("reaction") not in PIN_REACTIONS or item.get("type") != "message" or not is_new(body):
             return
         try:
-            timeline.add_pinned_message(core, channel_id=item["channel"], ts=item["ts"], actor=event["user"])
+            said = timeline.add_pinned_message(core, channel_id=item["channel"], ts=item["ts"], actor=event["user"])
         except DomainError as err:
             log.info("📌 not recorded: %s", err)
+            return
+        try:  # a reaction has no reply of its own: tell the one who added it, and only them
+            core.gateway.post_ephemeral(item["channel"], event["user"], said)
+        except SlackError as err:
+            log.info("could not confirm the 📌: %s", err)
 
     def member_joined_channel(body: dict[str, Any], event: dict[str, Any]) -> None:
         if is_new(body):

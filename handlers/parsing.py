@@ -10,12 +10,16 @@ from bot.errors import InvalidInput
 USER_RE = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
+def head_rest(text: str) -> tuple[str, str]:
+    """The first word and the rest, split at any whitespace (a no-break space typed on a phone
+    too): `"legal  Need a decision"` → ("legal", "Need a decision")."""
+    parts = (text or "").strip().split(None, 1)
+    return (parts[0], parts[1].strip()) if len(parts) == 2 else ((parts[0], "") if parts else ("", ""))
+
+
 def split_command(text: str) -> tuple[str, str]:
-    text = (text or "").strip()
-    if not text:
-        return "help", ""
-    head, _, rest = text.partition(" ")
-    return head.lower(), rest.strip()
+    head, rest = head_rest(text)
+    return (head.lower(), rest) if head else ("help", "")
 
 
 def parse_user(token: str) -> str:
@@ -35,7 +39,7 @@ def parse_fields(text: str) -> tuple[str, dict[str, str]]:
         raise InvalidInput(f"Could not read the fields: {err}. Quote values with spaces: field=\"two words\".") from None
     if not tokens:
         raise InvalidInput("Name the step, like `/incident done confirm`. `/incident status` lists the steps.")
-    step, values = tokens[0], {}
+    step, values = tokens[0].lower(), {}  # ids are lowercase: `Confirm` means `confirm`
     for token in tokens[1:]:
         key, sep, value = token.partition("=")
         if not sep or not key:

@@ -293,7 +293,7 @@ def test_a_page_without_a_reason_mentions_who_paged(bot, clock):
 
 def test_only_the_people_paged_can_acknowledge(bot, clock):
     channel = declare(bot)
-    run(bot, LEAD, "page legal Need a decision", channel)
+    run(bot, LEAD, "page Legal\u00a0Need a decision", channel)  # any case, any space
     assert "no open page is addressed to you" in run(bot, DEPUTY, "ack", channel).lower()  # a lead, not paged
     assert "no open page is addressed to you" in run(bot, LEAD, "ack", channel).lower()
     assert not events(bot, "page_acked")

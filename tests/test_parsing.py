@@ -5,13 +5,20 @@ from __future__ import annotations
 import pytest
 
 from bot.errors import InvalidInput
-from handlers.parsing import parse_fields, parse_user, split_command
+from handlers.parsing import head_rest, parse_fields, parse_user, split_command
 from handlers.views import values_of
 
 
 def test_split_command():
     assert split_command("") == ("help", "")
     assert split_command("  DONE confirm  a=1 ") == ("done", "confirm  a=1")
+
+
+def test_words_split_at_any_whitespace():
+    assert split_command("declare\u00a0csam-report Hash 1") == ("declare", "csam-report Hash 1")
+    assert head_rest("csam-report\u00a0Hash match\t8812 ") == ("csam-report", "Hash match\t8812")
+    assert head_rest("legal") == ("legal", "") and head_rest("   ") == ("", "")
+    assert parse_fields("Confirm a=1")[0] == "confirm"
 
 
 def test_parse_user_accepts_escaped_mentions_and_ids():

@@ -158,6 +158,8 @@ def test_pushpin_reaction_adds_a_message_once(running):
     assert pinned["data"]["author"] == LEGAL and pinned["data"]["had_files"] == 0
     assert pinned["text"] == "Preservation request drafted for report 123456"
     assert pinned["data"]["permalink"]
+    wait_for(lambda: ephemerals(running, channel.id, SPEC, f"Added to INC-1's timeline (#{pinned['seq']})"),
+             what="the 📌 confirmation to the one who added it")
 
     # 📌 again by someone else, or the shortcut on it: still one event
     assert running.driver.react(LEAD, channel.id, first.ts, "pushpin").ok
