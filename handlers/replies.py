@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +27,50 @@ def ephemeral(text: str, blocks: list[dict[str, Any]] | None = None) -> dict[str
 WORKING = ":hourglass_flowing_sand: Working on it; the answer follows here in a moment."
 
 
+class _Watcher:
+    """One thread that calls each `fn` when its deadline passes, instead of a thread per request.
+    Every deadline is the same delay, so they come due in the order they were added."""
+
+    def __init__(self) -> None:
+        self._due: collections.deque[tuple[float, Callable[[], None]]] = collections.deque()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, fn: Callable[[], None], delay: float) -> None:
+        with self._cond:
+            self._due.append((time.monotonic() + delay, fn))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="safeguard-ack-deadline", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._due:
+                    self._cond.wait()
+                when, fn = self._due[0]
+                wait = when - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                self._due.popleft()
+            try:
+                fn()
+            except Exception:
+                log.exception("the ack deadline failed")
+
+
+_watchers: dict[float, _Watcher] = {}
+_watchers_lock = threading.Lock()
+
+
+def _watch(fn: Callable[[], None], delay: float) -> None:
+    with _watchers_lock:
+        watcher = _watchers.setdefault(delay, _Watcher())  # one per delay keeps the order
+    watcher.add(fn, delay)
+
+
 class Answer:
     """A listener's ack, made safe: it reaches Slack once, and never later than `deadline`.
 
@@ -38,11 +84,8 @@ class Answer:
         self._ack, self._respond = ack, respond
         self._lock = threading.Lock()
         self.acked = self.late = False
-        self._timer: threading.Timer | None = None
         if deadline and respond is not None:
-            self._timer = threading.Timer(deadline, self._in_time)
-            self._timer.daemon = True
-            self._timer.start()
+            _watch(self._in_time, deadline)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
@@ -79,9 +122,7 @@ class Answer:
             self(text=text)
 
     def finish(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self()  # a listener that said nothing is still acknowledged
+        self()  # a listener that said nothing is still acknowledged (the watch then finds it acked)
 
 
 def guarded(listener: Callable[..., None] | None = None, *, deadline: float | None = None) -> Any:
