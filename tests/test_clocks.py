@@ -17,6 +17,7 @@ from freezegun import freeze_time
 from sqlalchemy import select
 
 from bot.db.models import Incident, Page, Task, Timer
+from bot.paging import service as pages
 from sandbox.blockkit import find_element
 from sandbox.pagerduty import PagerDutyStandIn, validate_event
 from tests.clocks_support import pager_env, smtp_server, write_config
@@ -235,6 +236,28 @@ def test_ack_button_in_the_dm_stops_escalation_and_resolves_pagerduty(bot, clock
     advance(bot, clock, timedelta(hours=1))
     assert not events(bot, "page_unanswered")
     assert len(page_dms(bot, GC)) == 1 and len(pd.events) == 2
+
+
+def test_an_ack_while_the_pagerduty_trigger_is_in_flight_still_resolves_it(bot, clock, pd, monkeypatch):
+    confirmed(bot, clock)
+    advance(bot, clock, timedelta(hours=24, seconds=1))  # level 1: Slack and e-mail
+    backend = bot.core.backends["pagerduty"]
+    send = backend.send
+
+    def acked_on_the_way(notice):  # the counsel acknowledges in Slack before PagerDuty has the trigger,
+        pages.acknowledge(bot.core, GC, page_id=notice.page_id)
+        with bot.core.db.tx() as session:  # and another worker runs the ack's resolve, which gets there first
+            [task] = session.scalars(select(Task).where(Task.kind == "page_resolve", Task.state == "pending"))
+            task.state = "done"
+        backend.resolve(notice)
+        send(notice)
+
+    monkeypatch.setattr(backend, "send", acked_on_the_way)
+    advance(bot, clock, timedelta(minutes=15, seconds=1))  # level 2: PagerDuty
+    bot.settle()
+    actions = [e["event_action"] for e in pd.events]
+    assert actions[:2] == ["resolve", "trigger"] and actions[-1] == "resolve"
+    assert pd.incidents == {"safeguard-page-1": "resolved"}
 
 
 def test_ack_command_at_level_1_stops_escalation(bot, clock, pd, smtp):

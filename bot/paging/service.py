@@ -30,6 +30,7 @@ from .retry import backoff
 
 log = logging.getLogger(__name__)
 DEFAULT_ACK_WITHIN = timedelta(minutes=15)
+RESOLVABLE = ("pagerduty", "webhook")  # pagers that can take a page back (an e-mail cannot be unsent)
 
 
 class Level:
@@ -207,7 +208,7 @@ def _backends_used(core: Core, page: Page) -> list[str]:
     used: list[str] = []
     for level in levels(core, page.role)[: page.level]:
         # Only backends with something to resolve (an e-mail cannot be unsent).
-        used += [b for b in level.notify if b in ("pagerduty", "webhook") and b not in used]
+        used += [b for b in level.notify if b in RESOLVABLE and b not in used]
     return used
 
 
@@ -252,10 +253,16 @@ def notify_task(core: Core, task: Task) -> None:
                 delay = max(delay, timedelta(seconds=err.retry_after))
             raise Retry(str(err), delay) from None
     with core.db.tx() as session:
+        lock_incident(session, task.incident_id)
         who = f"<@{p['user']}>" if p["backend"] == "slack" else f"{len(users)} recipient(s)"
         append(session, task.incident_id, "page_sent",
                f"Paged {note.role_label} (level {note.level}) via {p['backend']}: {who}",
                data={"page": note.page_id, "level": note.level, "backend": p["backend"], "users": users})
+        page = session.get(Page, p["page"])
+        if page.state != "open" and p["backend"] in RESOLVABLE:
+            # Acknowledged or withdrawn while this trigger was on its way: its resolve may have
+            # arrived first, so resolve again now that the trigger is in.
+            enqueue(session, "page_resolve", {"page": page.id, "backend": p["backend"]}, incident_id=page.incident_id)
 
 
 def _send_slack_dm(core: Core, note: PageNotice, user: str) -> None:
