@@ -525,6 +525,23 @@ def test_failing_backend_falls_back_to_slack_and_tells_the_channel(clock, sandbo
         stop(bot)
 
 
+def test_a_failing_e_mail_does_not_page_twice_on_slack(clock, sandbox, db_url, pd, tmp_path):
+    # no SMTP server: level 1 of Legal is Slack and e-mail, and the e-mail cannot go out
+    bot = start_bot(clock, sandbox, db_url, pd, None, tmp_path,
+                    changes={"delivery": {"max_attempts": 2, "first_retry": "1s"}})
+    try:
+        channel = confirmed(bot, clock)
+        advance(bot, clock, timedelta(hours=24, seconds=1))
+        for _ in range(3):
+            advance(bot, clock, timedelta(seconds=10))
+        assert [e["data"]["backend"] for e in events(bot, "page_failed")] == ["email"]
+        assert len(page_dms(bot, LEGAL)) == 1  # the level's own DM, not a second one
+        [told] = posts(bot, channel, "did not accept the page")
+        assert "paged by Slack DM too" in told.text
+    finally:
+        stop(bot)
+
+
 # -- found while testing ------------------------------------------------------------------
 
 def test_level_1_pages_whoever_holds_the_role_in_the_incident(bot, clock):

@@ -296,13 +296,17 @@ def notify_dead(core: Core, task: Task, error: str) -> None:
                         "by direct message. Reach them another way; escalation continues."},
                         incident_id=incident.id)
             return
-        for user in p.get("users", []):
-            enqueue(session, "page_notify", {"page": page.id, "level": p["level"], "backend": "slack", "user": user},
-                    incident_id=incident.id)
+        policy = levels(core, page.role)
+        on_slack = p["level"] <= len(policy) and "slack" in policy[p["level"] - 1].notify
+        if not on_slack:  # this level had no Slack DM: it is the fallback
+            for user in p.get("users", []):
+                enqueue(session, "page_notify", {"page": page.id, "level": p["level"], "backend": "slack",
+                                                 "user": user}, incident_id=incident.id)
         if incident.channel_id:
+            how = "they were paged by Slack DM too" if on_slack else "paged on Slack instead"
             enqueue(session, "post", {"channel": incident.channel_id, "text":
                     f":warning: {p['backend']} did not accept the page for {core.role_label(page.role)} after "
-                    f"{task.attempts} attempts; paged on Slack instead. Check the pager configuration."},
+                    f"{task.attempts} attempts; {how}. Check the pager configuration."},
                     incident_id=incident.id)
 
 
