@@ -101,6 +101,20 @@ def test_a_correction_is_a_new_event_naming_the_one_it_corrects(running):
     assert len(running.timeline(1)) == len(after)
 
 
+def test_a_timeline_that_slack_will_not_take_is_reported(running):
+    channel = declare(running)
+    running.sandbox.faults.add({"kind": "error", "method": "files.getUploadURLExternal", "count": None})
+    running.core.dispatcher.kinds["upload_timeline"].max_attempts = 2  # give up after two tries, quickly
+    answer = running.driver.command(LEAD, "timeline md", channel=channel.id)
+    assert "Posting INC-1's timeline" in answer.message.text
+    told = wait_for(lambda: ephemerals(running, channel.id, LEAD, "Could not post INC-1's timeline (md)"),
+                    timeout=20, what="the failure, told to the one who asked")
+    assert "safeguard timeline INC-1 --format md" in told[0].text
+    [failed] = [e for e in running.timeline(1) if e["kind"] == "timeline_export_failed"]
+    assert failed["actor"] == LEAD and failed["data"]["format"] == "md"
+    assert not [m for m in running.ws.messages(channel.id) if m.files]
+
+
 def test_note_and_shortcut_add_a_message_once(running):
     channel = declare(running)
 

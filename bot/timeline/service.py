@@ -9,7 +9,7 @@ from sqlalchemy import select
 from ..clock import utcnow
 from ..core import Core
 from ..db.models import Incident, TimelineEvent
-from ..dispatcher import Retry
+from ..dispatcher import GiveUp, Retry
 from ..errors import InvalidInput, NotFound
 from ..incidents import ref
 from ..incidents.queries import by_channel, check_access
@@ -60,6 +60,11 @@ def add_pinned_message(core: Core, *, channel_id: str, ts: str, actor: str) -> s
     return add_message(core, channel_id=channel_id, message=message, actor=actor, via="reaction")
 
 
+# Errors after which uploading again cannot succeed.
+FINAL_UPLOAD_ERRORS = {"channel_not_found", "is_archived", "not_in_channel", "invalid_auth", "account_inactive",
+                       "missing_scope", "file_uploads_disabled"}
+
+
 def link_secret(settings) -> bytes:
     """The key that signs timeline links: the link secret, else the signing secret, else (Socket
     Mode needs no signing secret) the app-level token. Empty when none is set."""
@@ -106,11 +111,30 @@ def upload_task(core: Core, task) -> None:
                             comment=f"{review.ref} timeline, requested by <@{p['user']}>. "
                                     f"Timeline anchor: `{head.seq}:{head.hash}`")
     except SlackError as err:
+        if err.code in FINAL_UPLOAD_ERRORS:
+            raise GiveUp(str(err)) from None
         raise Retry(str(err)) from None
     with core.db.tx() as session:
         append(session, p["incident"], "timeline_exported", f"Posted the timeline as {name}", actor=p["user"],
                data={"format": p["format"], "events": len(review.events)})
 
 
+def upload_failed(core: Core, task, error: str) -> None:
+    """Slack would not take the file: say so on the timeline and to the one who asked."""
+    p = task.payload
+    first = error.splitlines()[0][:300] if error else "unknown error"
+    with core.db.tx() as session:
+        append(session, p["incident"], "timeline_export_failed", f"Could not post the timeline ({p['format']}): {first}",
+               actor=p["user"], data={"format": p["format"], "error": first, "attempts": task.attempts})
+    text = (f":warning: Could not post {ref(p['incident'])}'s timeline ({p['format']}) here: {first}. "
+            f"Try `/incident timeline {p['format']}` again later, or ask an operator for "
+            f"`safeguard timeline {ref(p['incident'])} --format {p['format']}`.")
+    try:
+        core.gateway.post_ephemeral(p["channel"], p["user"], text)
+    except SlackError:
+        core.gateway.post(p["user"], text)  # the channel is gone or archived: tell them directly
+
+
 def register_tasks(core: Core) -> None:
-    core.dispatcher.register("upload_timeline", lambda t: upload_task(core, t), max_attempts=10)
+    core.dispatcher.register("upload_timeline", lambda t: upload_task(core, t), max_attempts=10,
+                             on_dead=lambda t, e: upload_failed(core, t, e))
