@@ -134,11 +134,16 @@ def arm_step(core: Core, session: Session, incident: Incident, step) -> None:
         _arm_step_timer(core, session, incident, step, index, base)
 
 
-def arm_status_update(core: Core, session: Session, incident: Incident, now: datetime) -> None:
+def arm_status_update(core: Core, session: Session, incident: Incident, now: datetime,
+                      not_before: datetime | None = None) -> None:
+    """The next status-update reminder, `every` after `now` (and not before `not_before`)."""
     every = core.config.status_updates.get(incident.severity)
     if every is None or incident.status != "open":
         return
-    add_timer(core, session, incident, kind="status", due=now + every,
+    due = now + every
+    if not_before is not None and due < not_before:
+        due = not_before  # one is owed already: remind at once
+    add_timer(core, session, incident, kind="status", due=due,
               spec={"every": format_duration(every)},
               text=f"Status-update reminder every {format_duration(every)} ({incident.severity})")
 

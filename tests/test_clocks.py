@@ -371,6 +371,27 @@ def test_status_update_cadence_follows_severity(bot, clock):
     assert not [t for t in timers(bot, kind="status") if t.state == "pending"]
 
 
+def test_a_severity_round_trip_does_not_push_the_status_update_back(bot, clock):
+    channel = declare(bot)  # sev1: every 30 minutes
+    advance(bot, clock, timedelta(minutes=25))
+    run(bot, LEAD, "severity sev2", channel)
+    advance(bot, clock, timedelta(minutes=1))
+    run(bot, LEAD, "severity sev1", channel)
+    advance(bot, clock, timedelta(minutes=4, seconds=5))  # 30 minutes after the declaration
+    assert len(posts(bot, channel, "time for a status update")) == 1
+    advance(bot, clock, timedelta(minutes=30))
+    assert len(posts(bot, channel, "time for a status update")) == 2
+
+
+def test_raising_to_sev1_after_an_hour_asks_for_a_status_update_at_once(bot, clock):
+    channel = declare(bot)
+    run(bot, LEAD, "severity sev3", channel)
+    advance(bot, clock, timedelta(hours=1))
+    run(bot, LEAD, "severity sev1", channel)
+    advance(bot, clock, timedelta(seconds=2))
+    assert len(posts(bot, channel, "time for a status update")) == 1
+
+
 # -- preservation: the legal clock --------------------------------------------------------
 
 def test_preservation_review_330_days_after_the_report_survives_close(bot, clock):

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from ..clock import utcnow
 from ..clocks import arm_status_update, cancel_timers
 from ..core import Core
-from ..db.models import Incident, TimelineEvent
+from ..db.models import Incident, TimelineEvent, Timer
 from ..errors import InvalidInput, NotFound
 from ..outbox import enqueue
 from ..paging.service import withdraw_pages
@@ -73,9 +73,10 @@ def set_severity(core: Core, incident_id: int, severity: str, user: str) -> str:
         previous, incident.severity = incident.severity, severity
         append(session, incident_id, "severity_changed", f"Severity {previous.upper()} → {severity.upper()}",
                actor=user, data={"from": previous, "to": severity})
-        # The status-update cadence follows the severity.
+        # The status-update cadence follows the severity, counted from the last status update
+        # (or the declaration): sev1 → sev2 → sev1 must not push the next one back.
         cancel_timers(session, incident_id, reason="severity changed", actor=user, kinds=("status",))
-        arm_status_update(core, session, incident, utcnow())
+        arm_status_update(core, session, incident, _last_status_update(session, incident), not_before=utcnow())
         request_refresh(session, incident)
         _retopic(session, incident)
         _announce(session, incident, f":rotating_light: Severity changed to *{severity.upper()}* by <@{user}>.")
@@ -126,6 +127,12 @@ def close(core: Core, incident_id: int, user: str) -> str:
             }, incident_id=incident_id)
     core.dispatcher.kick()
     return f"{ref(incident_id)} closed."
+
+
+def _last_status_update(session, incident: Incident):
+    last = session.scalar(select(Timer.due_at).where(
+        Timer.incident_id == incident.id, Timer.kind == "status", Timer.state == "fired").order_by(Timer.due_at.desc()))
+    return last or incident.declared_at
 
 
 def _retopic(session, incident: Incident) -> None:
