@@ -96,6 +96,7 @@ def _done(ctx: Ctx) -> None:
     step_id, values = parse_fields(ctx.rest)
     missing = steps.missing_fields(ctx.core, number, step_id, values)
     if missing:
+        steps.check_given(ctx.core, number, step_id, values)  # a typo is said, not dropped
         ctx.ack()
         modals.open_step_fields(ctx.core, ctx.trigger_id, number, step_id, values)
         return

@@ -246,3 +246,24 @@ def test_the_topic_follows_severity_and_resolution(running):
     topic = running.ws.channel(channel.id).topic["value"]
     assert topic.startswith("INC-1 · ") and "SEV2 · RESOLVED" in topic
     assert running.kinds(1).count("topic_set") == 3
+
+
+def test_done_with_a_wrong_value_says_so_and_a_user_field_needs_a_real_user(sandbox, db_url):
+    running = make_bot(sandbox, db_url, playbooks=STEP_PLAYBOOKS)
+    try:
+        channel = declare(running, playbook="review", summary="Second opinion 1")
+
+        def cmd(text):
+            return running.driver.command(LEAD, text, channel=channel.id)
+
+        typo = cmd("done pick level=Z9 nosuch=1")  # `who` missing: the modal would open
+        assert "Choose one of: quick, full" in typo.message.text and "`nosuch` is not a field" in typo.message.text
+        assert not running.ws.open_views(LEAD)
+        nobody = cmd("done pick who=UNOSUCH99 level=full")
+        assert "no such user" in nobody.message.text
+        assert "step_done" not in running.kinds(1)
+        assert "done" in cmd(f"done pick who=<@{SPEC}> level=full").message.text
+        [done] = [e for e in running.timeline(1) if e["kind"] == "step_done"]
+        assert done["data"]["values"] == {"who": SPEC, "level": "full"}
+    finally:
+        running.server.stop()

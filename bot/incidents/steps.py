@@ -13,6 +13,7 @@ from ..clocks import arm_clock, arm_step, cancel_timers
 from ..core import Core
 from ..db.models import Incident, StepState
 from ..errors import InvalidInput, NotFound
+from ..slack_gateway import SlackError
 from ..timeline.store import append, lock_incident
 from . import ref
 from .checklist import request_refresh
@@ -70,6 +71,34 @@ def validate_values(step, values: dict[str, Any]) -> dict[str, str]:
         summary = " ".join(errors.values())
         raise InvalidInput(summary, errors)
     return clean
+
+
+def check_given(core: Core, incident_id: int, step_id: str, values: dict[str, Any]) -> None:
+    """The values typed with `/incident done` before the modal asks for the rest: a wrong one
+    is said now rather than dropped without a word."""
+    step = step_definition(core, incident_id, step_id)
+    try:
+        validate_values(step, values)
+    except InvalidInput as err:
+        wrong = {k: v for k, v in err.fields.items() if k in values}
+        if wrong:
+            raise InvalidInput(" ".join(wrong.values()), wrong) from None
+
+
+def _check_people(core: Core, step, values: dict[str, str]) -> None:
+    """A user field names someone who exists in the workspace (when Slack can be asked)."""
+    if core.gateway is None:
+        return
+    errors = {}
+    for field in step.fields:
+        if field.type == "user" and values.get(field.id):
+            try:
+                if core.gateway.person(values[field.id]) is None:
+                    errors[field.id] = f"{field.label}: there is no such user in this workspace."
+            except SlackError:
+                return
+    if errors:
+        raise InvalidInput(" ".join(errors.values()), errors)
 
 
 def _states(session: Session, incident_id: int) -> dict[str, StepState]:
@@ -144,6 +173,7 @@ def _finish(core: Core, incident_id: int, step_id: str, user: str, *, state: str
 def complete(core: Core, incident_id: int, step_id: str, user: str, values: dict[str, Any]) -> str:
     step = step_definition(core, incident_id, step_id)
     clean = validate_values(step, values)
+    _check_people(core, step, clean)
     return _finish(core, incident_id, step_id, user, state="done", values=clean)
 
 
