@@ -176,7 +176,7 @@ def _anchors(_ctx, _param, values: tuple[str, ...]) -> tuple[tuple[int, str], ..
     parsed = []
     for value in values:
         seq, _, digest = value.strip().strip("`").partition(":")
-        if not seq.isdigit() or int(seq) < 1 or len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
+        if not (seq.isascii() and seq.isdigit()) or int(seq) < 1 or len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
             raise click.BadParameter(f"{value!r}: expected SEQ:HASH, an event number and its 64-hex-digit hash "
                                      "(e.g. 42:3f9a…), as the bot posts it")
         parsed.append((int(seq), digest.lower()))

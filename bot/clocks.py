@@ -59,59 +59,55 @@ def _arm_step_timer(core: Core, session: Session, incident: Incident, step, inde
     )
 
 
-def _first_completion(session: Session, incident_id: int, step_id: str) -> datetime | None:
-    """When `step_id` was first done or skipped: a legal clock counts from that moment, however
-    often the step was reopened and completed since (an Undo must not buy time)."""
+def _first_completion(session: Session, incident_id: int, step_id: str, *, done_only: bool = False) -> datetime | None:
+    """When `step_id` was first done (or skipped): a clock counts from that moment, however
+    often the step was reopened and completed since. An Undo must not buy time, and the
+    earliest start is the safe one: a reminder comes early, never after the period ran out."""
+    kinds = ("step_done",) if done_only else ("step_done", "step_skipped")
     rows = session.execute(select(TimelineEvent.at, TimelineEvent.data).where(
-        TimelineEvent.incident_id == incident_id, TimelineEvent.kind.in_(("step_done", "step_skipped")))
-        .order_by(TimelineEvent.seq))
+        TimelineEvent.incident_id == incident_id, TimelineEvent.kind.in_(kinds)).order_by(TimelineEvent.seq))
     return next((at for at, data in rows if (data or {}).get("step") == step_id), None)
 
 
-def _armed(session: Session, incident: Incident, start: str) -> set[tuple[str | None, int | None]]:
-    """(step, timer index) of the deadline clocks from `start` that are running or have fired.
-
-    Lasting clocks from `start` are restarted instead: the preservation year runs from the
-    report that stands, not from one that was undone."""
-    armed = set()
-    for timer in session.scalars(select(Timer).where(
-            Timer.incident_id == incident.id, Timer.state.in_(("pending", "fired")), Timer.kind.in_(("remind", "page")))):
-        if timer.spec.get("from") != start:
-            continue
-        if not outlives_close(timer):
-            armed.add((timer.step_id, timer.spec.get("index")))
-        elif timer.state == "pending":
-            timer.state = "cancelled"
-            append(session, incident.id, "timer_cancelled", f"Clock restarted: “{start}” completed again",
-                   data={"timer": timer.id, "kind": timer.kind, "step": timer.step_id, "reason": "restarted"})
-    return armed
+def _armed(session: Session, incident_id: int, start: str) -> set[tuple[str | None, int | None]]:
+    """(step, timer index) of the clocks from `start` that are running or have fired."""
+    rows = session.scalars(select(Timer).where(
+        Timer.incident_id == incident_id, Timer.state.in_(("pending", "fired")), Timer.kind.in_(("remind", "page"))))
+    return {(t.step_id, t.spec.get("index")) for t in rows if t.spec.get("from") == start}
 
 
-def arm_clock(core: Core, session: Session, incident: Incident, start: str, *, skipped: bool = False) -> None:
+def _clock_start(session: Session, incident_id: int, start: str, timer, fallback: datetime) -> datetime | None:
+    """When a step's clock from `start` began; None when it has not (a lasting clock needs the
+    step done: a report never filed starts no preservation year)."""
+    if timer.outlives_close:
+        return _first_completion(session, incident_id, start, done_only=True)
+    return _first_completion(session, incident_id, start) or fallback
+
+
+def arm_clock(core: Core, session: Session, incident: Incident, start: str) -> None:
     """Arm every timer whose clock starts now: `declared`, or the completion of step `start`.
 
-    A step completed again after an Undo does not restart its deadline clocks: those still
-    running keep their due time, those that fired do not fire twice, and any missing are counted
-    from the first completion (an Undo must not buy time). Lasting clocks (`outlives_close`)
-    restart from now: they measure a period from what stands. A skipped step starts the clocks that run from it (a skipped
-    confirmation must not silence the report's deadline), except lasting ones
-    (`outlives_close`): a report never filed starts no year-long preservation clock."""
+    A skipped step starts the clocks that run from it (a skipped confirmation must not silence
+    the report's deadline), except lasting ones (`outlives_close`). A step completed again after
+    an Undo restarts nothing: clocks still running keep their due time, those that fired do not
+    fire twice, and any missing count from the first completion."""
     playbook = core.playbook(incident.playbook_id)
     states = _step_states(session, incident.id)
     now = utcnow()
-    first, running = now, set()
+    running: set[tuple[str | None, int | None]] = set()
     if start != "declared":
         session.flush()
-        first = _first_completion(session, incident.id, start) or now
-        running = _armed(session, incident, start)
+        running = _armed(session, incident.id, start)
     for step in playbook.steps:
         state = states.get(step.id)
         if state is not None and state.state in ("done", "skipped"):
             continue
         for index, timer in enumerate(step.timers):
-            if timer.from_ != start or (skipped and timer.outlives_close) or (step.id, index) in running:
+            if timer.from_ != start or (step.id, index) in running:
                 continue
-            _arm_step_timer(core, session, incident, step, index, now if timer.outlives_close else first)
+            base = now if start == "declared" else _clock_start(session, incident.id, start, timer, now)
+            if base is not None:
+                _arm_step_timer(core, session, incident, step, index, base)
     if start == "declared":
         arm_status_update(core, session, incident, now)
 
@@ -127,10 +123,9 @@ def arm_step(core: Core, session: Session, incident: Incident, step) -> None:
             origin = states.get(timer.from_)
             if origin is None or origin.state not in ("done", "skipped") or origin.done_at is None:
                 continue  # that clock has not started; it will when its step completes
-            if origin.state == "skipped" and timer.outlives_close:
+            base = _clock_start(session, incident.id, timer.from_, timer, origin.done_at)
+            if base is None:
                 continue
-            base = origin.done_at if timer.outlives_close else (
-                _first_completion(session, incident.id, timer.from_) or origin.done_at)
         _arm_step_timer(core, session, incident, step, index, base)
 
 
@@ -148,14 +143,22 @@ def arm_status_update(core: Core, session: Session, incident: Incident, now: dat
               text=f"Status-update reminder every {format_duration(every)} ({incident.severity})")
 
 
-def outlives_close(timer: Timer) -> bool:
-    """A clock the playbook keeps past `close` (`outlives_close: true`): the 1-year preservation."""
-    return timer.spec.get("outlives_close") is True
+def outlives_close(timer: Timer, playbook=None) -> bool:
+    """A clock the playbook keeps past `close` (`outlives_close: true`): the 1-year preservation.
+    A timer armed before the flag existed has no copy of it: its playbook step says."""
+    if "outlives_close" in timer.spec or playbook is None:
+        return timer.spec.get("outlives_close") is True
+    step = next((s for s in playbook.steps if s.id == timer.step_id), None)
+    index = timer.spec.get("index")
+    if step is None or not isinstance(index, int) or not 0 <= index < len(step.timers):
+        return False
+    return step.timers[index].outlives_close
 
 
 def cancel_timers(
     session: Session, incident_id: int, *, reason: str, actor: str | None = None,
     step_id: str | None = None, kinds: tuple[str, ...] | None = None, keep_lasting: bool = False,
+    playbook=None,
 ) -> int:
     query = select(Timer).where(Timer.incident_id == incident_id, Timer.state == "pending")
     if step_id is not None:
@@ -164,7 +167,7 @@ def cancel_timers(
         query = query.where(Timer.kind.in_(kinds))
     count = 0
     for timer in session.scalars(query):
-        if keep_lasting and outlives_close(timer):
+        if keep_lasting and outlives_close(timer, playbook):
             append(session, incident_id, "timer_kept", f"Legal clock kept running: {reason}", actor=actor,
                    data={"timer": timer.id, "kind": timer.kind, "step": timer.step_id,
                          "due_at": timer.due_at.isoformat(), "basis": timer.spec.get("basis")})

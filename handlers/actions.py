@@ -18,7 +18,7 @@ from .replies import guarded
 def _target(core: Core, body: dict[str, Any]) -> tuple[int, str, str]:
     value = body["actions"][0].get("value", "")
     number, _, step_id = value.partition(":")
-    if not number.isdigit() or not step_id:
+    if not (number.isascii() and number.isdigit()) or not step_id:
         raise InvalidInput("That button is out of date; use `/incident status`.")
     user = body["user"]["id"]
     queries.check_access(core, int(number), user)
@@ -52,7 +52,7 @@ def register(app: App, core: Core) -> list[str]:
     def page_ack(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
         value = body["actions"][0].get("value", "")
-        page_id = int(value) if value.isdigit() else None
+        page_id = int(value) if value.isascii() and value.isdigit() else None
         text = pages.acknowledge(core, body["user"]["id"], page_id=page_id)
         respond(text=text, response_type="ephemeral", replace_original=False)
 

@@ -6,7 +6,18 @@ import json
 from typing import Any
 
 from bot.core import Core
+from bot.errors import InvalidInput
 from bot.incidents import steps
+from bot.slack_gateway import SlackError
+
+
+def _open(core: Core, trigger_id: str, view: dict[str, Any], again: str) -> None:
+    try:
+        core.gateway.open_view(trigger_id, view)
+    except SlackError as err:
+        if err.code in ("expired_trigger_id", "invalid_trigger_id"):  # Slack allows 3 s to open it
+            raise InvalidInput(f"Slack needed the form sooner than the bot could open it; {again}.") from None
+        raise
 
 
 def open_declare(core: Core, trigger_id: str, channel_id: str) -> None:
@@ -15,7 +26,7 @@ def open_declare(core: Core, trigger_id: str, channel_id: str) -> None:
         playbooks=sorted(core.playbooks.values(), key=lambda p: p.title),
         metadata=json.dumps({"channel": channel_id}),
     )
-    core.gateway.open_view(trigger_id, view)
+    _open(core, trigger_id, view, "run `/incident declare` again")
 
 
 def open_step_fields(core: Core, trigger_id: str, incident: int, step_id: str, values: dict[str, Any]) -> None:
@@ -24,7 +35,7 @@ def open_step_fields(core: Core, trigger_id: str, incident: int, step_id: str, v
         "slack/step_modal.json.j2", step=step, values=values,
         metadata=json.dumps({"incident": incident, "step": step_id}),
     )
-    core.gateway.open_view(trigger_id, view)
+    _open(core, trigger_id, view, f"run `/incident done {step_id}` again, or give the fields in the command")
 
 
 def open_skip(core: Core, trigger_id: str, incident: int, step_id: str) -> None:
@@ -33,4 +44,4 @@ def open_skip(core: Core, trigger_id: str, incident: int, step_id: str) -> None:
         "slack/skip_modal.json.j2", step=step,
         metadata=json.dumps({"incident": incident, "step": step_id}),
     )
-    core.gateway.open_view(trigger_id, view)
+    _open(core, trigger_id, view, f"click again, or type `/incident skip {step_id} REASON`")

@@ -80,8 +80,10 @@ class Answer:
     have ridden on the ack follows on the response_url."""
 
     def __init__(self, ack: Callable[..., Any], respond: Callable[..., Any] | None,
-                 deadline: float | None) -> None:
+                 deadline: float | None, *, placeholder: dict[str, Any] | None = None) -> None:
         self._ack, self._respond = ack, respond
+        # What the ack says when the deadline comes first (a modal: nothing, so it closes).
+        self._placeholder = {"text": WORKING, "response_type": "ephemeral"} if placeholder is None else placeholder
         self._lock = threading.Lock()
         self.acked = self.late = False
         if deadline and respond is not None:
@@ -102,7 +104,7 @@ class Answer:
             if self.acked:
                 return
             self.acked = self.late = True
-        self._ack(text=WORKING, response_type="ephemeral")
+        self._ack(**self._placeholder)
 
     def _say(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         if self._respond is None:

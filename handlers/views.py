@@ -14,7 +14,7 @@ from bot.incidents import queries, steps
 from bot.incidents.declare import declare, validate
 from bot.slack_gateway import SlackError
 
-from .replies import SORRY
+from .replies import SORRY, Answer
 
 log = logging.getLogger(__name__)
 
@@ -57,21 +57,32 @@ def register(app: App, core: Core) -> list[str]:
         except DomainError as err:
             _answer_errors(ack, err, "playbook" if "playbook" in str(err) else "summary")
             return
-        # Close the modal at once and write the incident after the ack, as the command does: a
-        # submission that outlived Slack's 3 s would stay open and invite a second incident.
-        ack()
-        core.after_ack.submit(_declare_after_ack, values, meta.get("channel"), user)
-
-    def _declare_after_ack(values: dict[str, str], channel: str | None, user: str) -> None:
+        # Write the incident before the modal closes (a crash then loses nothing the user was
+        # told about), but close it by the deadline if the database is slow: a submission that
+        # outlived Slack's 3 s would stay open and invite a second incident.
+        channel = meta.get("channel")
+        answer = Answer(ack, lambda text, **_: _tell(channel, user, text), core.settings.ack_deadline,
+                        placeholder={})
         try:
             declared = declare(core, playbook_id=values.get("playbook", ""), summary=values.get("summary", ""),
                                severity=values.get("severity"), user=user, channel_id=channel)
-            text = core.render.text("slack/declared.txt.j2", declared=declared)
         except DomainError as err:
-            text = f":no_entry: {err}"
+            if answer.late:
+                _tell(channel, user, f":no_entry: {err}")
+            else:
+                _answer_errors(answer, err, "playbook" if "playbook" in str(err) else "summary")
+            return
         except Exception:
             log.exception("declaring from the modal failed")
-            text = SORRY
+            if answer.late:
+                _tell(channel, user, SORRY)
+            else:
+                answer(response_action="errors", errors={"summary": SORRY})
+            return
+        answer()  # the modal closes (the watcher may have closed it already)
+        _tell(channel, user, core.render.text("slack/declared.txt.j2", declared=declared))
+
+    def _tell(channel: str | None, user: str, text: str) -> None:
         try:
             if channel:
                 core.gateway.post_ephemeral(channel, user, text)

@@ -575,19 +575,39 @@ def test_level_1_pages_whoever_holds_the_role_in_the_incident(bot, clock):
     assert "<@U0EUCOUN1>" in mention.text
 
 
-def test_reopened_step_completed_again_restarts_its_clocks_once(bot, clock):
+def test_a_report_undone_and_logged_again_keeps_one_clock_from_the_first_filing(bot, clock):
     channel = confirmed(bot, clock)
     run(bot, LEAD, "done ncmec-report report_id=111", channel)
+    [first] = [e for e in events(bot, "step_done") if e["data"]["values"].get("report_id") == "111"]
     run(bot, LEAD, "undo ncmec-report", channel)
-    advance(bot, clock, timedelta(days=1))  # the report that stands was filed a day later
+    advance(bot, clock, timedelta(days=40))  # corrected weeks later: the year still runs from the filing
     run(bot, LEAD, "done ncmec-report report_id=222", channel)
     pending = [t for t in timers(bot, step_id="hold-review") if t.state == "pending"]
-    assert len(pending) == 1  # one 330-day clock, from the report that stands
-    [second] = [e for e in events(bot, "step_done") if e["data"]["values"].get("report_id") == "222"]
-    at = datetime.fromisoformat(second["at"].replace("Z", "+00:00"))
+    assert len(pending) == 1  # one 330-day clock
+    at = datetime.fromisoformat(first["at"].replace("Z", "+00:00"))
     assert pending[0].due_at - at == pytest.approx(timedelta(days=330), abs=timedelta(seconds=1))
-    advance(bot, clock, timedelta(days=330, seconds=1))
+    advance(bot, clock, timedelta(days=290, seconds=1))
     assert len(posts(bot, channel, "Legal reviews the preservation hold")) == 1
+
+
+def test_a_report_undone_then_skipped_keeps_its_preservation_clock(bot, clock):
+    channel = confirmed(bot, clock)
+    run(bot, LEAD, "done ncmec-report report_id=111", channel)
+    [review] = [t for t in timers(bot, step_id="hold-review") if t.state == "pending"]
+    run(bot, LEAD, "undo ncmec-report", channel)
+    run(bot, LEAD, "skip ncmec-report Filed under INC-3 instead", channel)
+    assert [t.id for t in timers(bot, step_id="hold-review") if t.state == "pending"] == [review.id]
+
+
+def test_a_preservation_clock_armed_before_the_flag_existed_survives_close(bot, clock):
+    channel = confirmed(bot, clock)
+    run(bot, LEAD, "done ncmec-report report_id=111", channel)
+    [review] = [t for t in timers(bot, step_id="hold-review") if t.state == "pending"]
+    with bot.core.db.tx() as session:  # as a version without `outlives_close` armed it
+        row = session.get(Timer, review.id)
+        row.spec = {k: v for k, v in row.spec.items() if k != "outlives_close"}
+    run(bot, LEAD, "close", channel)
+    assert [t.id for t in timers(bot) if t.state == "pending"] == [review.id]
 
 
 def test_undo_and_redo_of_the_confirmation_does_not_push_the_report_deadline_back(bot, clock):

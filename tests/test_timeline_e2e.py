@@ -93,7 +93,7 @@ def test_a_correction_is_a_new_event_naming_the_one_it_corrects(running):
     assert f'<a href="#e{wrong}">#{wrong}</a>' in html
 
     for bad, says in [("correct 999 Something", "has no event #999"), ("correct 3", "Usage"),
-                      ("correct abc Text", "Usage")]:
+                      ("correct abc Text", "Usage"), ("correct \u00b2 Text", "Usage")]:
         refused = running.driver.command(LEAD, bad, channel=channel.id)
         assert says in refused.message.text
     outsider = running.driver.command(OUTSIDER, f"correct {wrong} Nope", channel="C0GENERAL")

@@ -170,8 +170,9 @@ def test_an_anchor_from_the_channel_catches_events_removed_from_the_end(running,
 
     forged = safeguard(db_url, "verify", "INC-1", "--anchor", f"1:{'0' * 64}")
     assert forged.exit_code == 1 and "hash differs from the anchor" in forged.stderr
-    malformed = safeguard(db_url, "verify", "INC-1", "--anchor", "twelve:abc")
-    assert malformed.exit_code == 2 and "expected SEQ:HASH" in malformed.stderr
+    for bad in ("twelve:abc", "\u00b2:" + "0" * 64):
+        malformed = safeguard(db_url, "verify", "INC-1", "--anchor", bad)
+        assert malformed.exit_code == 2 and "expected SEQ:HASH" in malformed.stderr
 
 
 def test_timeline_command_prints_the_contract(running, db_url):

@@ -12,4 +12,4 @@ def parse_ref(text: str) -> int | None:
     text = text.strip().lstrip("#")
     if text.upper().startswith("INC-"):
         text = text[4:]
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() else None

@@ -43,7 +43,7 @@ def add_correction(core: Core, incident_id: int, target: str, text: str, user: s
     """Events are never changed: a correction is a new event that names the one it corrects."""
     target = target.strip().lstrip("#")
     text = (text or "").strip()
-    if not target.isdigit() or not text:
+    if not (target.isascii() and target.isdigit()) or not text:
         raise InvalidInput("Usage: `/incident correct N TEXT…`, where N is the event's number on the "
                            "timeline (`/incident timeline`); TEXT says what was wrong and what is right.")
     if len(text) > MAX_NOTE:
@@ -111,7 +111,8 @@ def close(core: Core, incident_id: int, user: str) -> str:
             incident.resolved_at = incident.resolved_at or utcnow()
         incident.status, incident.closed_at = "closed", utcnow()
         # A lasting duty's clock (the 1-year preservation review) outlives the incident's channel.
-        cancel_timers(session, incident_id, reason="incident closed", actor=user, keep_lasting=True)
+        cancel_timers(session, incident_id, reason="incident closed", actor=user, keep_lasting=True,
+                      playbook=core.playbooks.get(incident.playbook_id))
         withdraw_pages(core, session, incident_id, user)
         archive = core.config.archive_on_close and incident.channel_id is not None
         closed = append(session, incident_id, "closed", "Closed" + (" and the channel archived" if archive else ""),

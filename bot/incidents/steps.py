@@ -163,7 +163,7 @@ def _finish(core: Core, incident_id: int, step_id: str, user: str, *, state: str
         cancel_timers(session, incident_id, reason=f"“{step.title}” {state}", actor=user, step_id=step_id)
         recompute(core, session, incident, user)
         # A step's completion (or skip) starts the clocks that run `from:` it.
-        arm_clock(core, session, incident, step_id, skipped=state == "skipped")
+        arm_clock(core, session, incident, step_id)
         request_refresh(session, incident)
     core.dispatcher.kick()
     verb = "done" if state == "done" else "skipped"
