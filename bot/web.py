@@ -13,7 +13,8 @@ from sqlalchemy import func, select, text
 from .clock import utcnow
 from .core import Core
 from .db.models import Incident, Page, Task, Timer
-from .errors import NotFound
+from .errors import DomainError, NotFound
+from .incidents.queries import check_access
 from .scheduler import Clockwork
 from .timeline import export, links
 from .timeline.build import build_review
@@ -78,10 +79,19 @@ def create_web(core: Core, bolt: App, clockwork: Clockwork) -> Flask:
         try:
             if not secret:  # nothing can have signed a link: refuse them all
                 raise links.LinkError(links.FORGED, "this bot has no secret to sign links")
-            links.check_link(secret, number, request.args.get(links.TOKEN_PARAM, ""), utcnow())
+            user = links.check_link(secret, number, request.args.get(links.TOKEN_PARAM, ""), utcnow())
+            if user is None:  # a link from before links named their holder
+                raise links.LinkError(links.EXPIRED, "this kind of link is no longer accepted")
         except links.LinkError as err:
             return Response(f"This link is not valid ({err.reason}). Ask the bot for a new one with "
                             "/incident timeline html in the incident channel.\n", status=403, mimetype="text/plain")
+        try:  # the link is personal: someone removed from the channel since cannot use it
+            check_access(core, number, user)
+        except NotFound:
+            return Response("There is no such incident.\n", status=404, mimetype="text/plain")
+        except DomainError:
+            return Response(f"This link was given to someone who may no longer see INC-{number}.\n",
+                            status=403, mimetype="text/plain")
         try:
             review = build_review(core, number)
         except NotFound:  # a genuine link to an incident this database does not hold

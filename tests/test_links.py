@@ -120,3 +120,14 @@ def test_the_link_key_falls_back_from_link_secret_to_signing_secret_to_app_token
     assert link_secret(Settings(slack_signing_secret="s", slack_app_token="xapp-a")) == b"s"
     assert link_secret(Settings(slack_app_token="xapp-a")) == b"xapp-a"  # Socket Mode: no signing secret
     assert link_secret(Settings()) == b""
+
+
+def test_a_personal_link_names_its_holder_and_cannot_be_passed_on_by_editing_it():
+    token = sign_link(SECRET, 7, default_expiry(NOW), "U0LEGAL01")
+    assert token.startswith("v2.7.") and ".U0LEGAL01." in token
+    assert check_link(SECRET, 7, token, NOW) == "U0LEGAL01"
+    assert check_link(SECRET, 7, sign_link(SECRET, 7, default_expiry(NOW)), NOW) is None  # v1: no holder
+    edited = token.replace("U0LEGAL01", "U0OUTSID1")
+    assert pytest.raises(LinkError, check_link, SECRET, 7, edited, NOW).value.reason == "forged"
+    with pytest.raises(ValueError):
+        sign_link(SECRET, 7, NOW, "not-a-user")

@@ -15,6 +15,7 @@ import pytest
 
 from bot.clock import utcnow
 from bot.timeline import links
+from tests.support import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -104,7 +105,8 @@ def test_a_channel_members_link_renders_the_timeline(running, page):
 
     url = link_from_bot(running, LEGAL, channel)
     # the bot knows where it listens (port 0 here), and the link is one hour long
-    assert url.startswith(f"{running.server.url}/incidents/1?{links.TOKEN_PARAM}=v1.1.")
+    assert url.startswith(f"{running.server.url}/incidents/1?{links.TOKEN_PARAM}=v2.1.")
+    assert token_of(url).split(".")[3] == LEGAL  # the link is personal
     assert abs(int(token_of(url).split(".")[2]) - (time.time() + 3600)) < 60
     # the link went to the person who asked, not into the channel
     assert not [m for m in running.ws.messages(channel.id) if url in (m.text or "")]
@@ -155,7 +157,7 @@ def test_expired_forged_and_other_incidents_links_are_refused(running, page):
     url2 = link_from_bot(running, SPEC, second)
     base = running.server.url
     token1, token2 = token_of(url1), token_of(url2)
-    version, number, expires, signature = token1.split(".")
+    version, number, expires, holder, signature = token1.split(".")
 
     def refused(url: str, reason: str) -> None:
         response = page.goto(url)
@@ -169,18 +171,21 @@ def test_expired_forged_and_other_incidents_links_are_refused(running, page):
     assert page.goto(url2).status == 200 and "Sextortion report 4411" in page.inner_text("h1")
 
     # expired: signed with the bot's secret, but the hour is over
-    expired = links.sign_link(SECRET, 1, utcnow() - timedelta(seconds=1))
+    expired = links.sign_link(SECRET, 1, utcnow() - timedelta(seconds=1), LEAD)
     refused(f"{base}/incidents/1?token={expired}", "expired")
-    an_hour_ago = links.sign_link(SECRET, 1, links.default_expiry(utcnow() - timedelta(hours=1, minutes=1)))
+    an_hour_ago = links.sign_link(SECRET, 1, links.default_expiry(utcnow() - timedelta(hours=1, minutes=1)), LEAD)
     refused(f"{base}/incidents/1?token={an_hour_ago}", "expired")
 
     # forged: a changed signature, a longer life without the secret, another secret
     flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
-    refused(f"{base}/incidents/1?token={version}.{number}.{expires}.{flipped}", "forged")
-    refused(f"{base}/incidents/1?token={version}.{number}.{int(expires) + 86400}.{signature}", "forged")
-    other_secret = links.sign_link(b"not-the-bot-secret", 1, utcnow() + timedelta(hours=1))
+    refused(f"{base}/incidents/1?token={version}.{number}.{expires}.{holder}.{flipped}", "forged")
+    refused(f"{base}/incidents/1?token={version}.{number}.{int(expires) + 86400}.{holder}.{signature}", "forged")
+    refused(f"{base}/incidents/1?token={version}.{number}.{expires}.{OUTSIDER}.{signature}", "forged")
+    other_secret = links.sign_link(b"not-the-bot-secret", 1, utcnow() + timedelta(hours=1), LEAD)
     refused(f"{base}/incidents/1?token={other_secret}", "forged")
-    refused(f"{base}/incidents/1?token={version}.2.{expires}.{signature}", "forged")
+    refused(f"{base}/incidents/1?token={version}.2.{expires}.{holder}.{signature}", "forged")
+    # a link without a holder (the old kind) is no longer accepted
+    refused(f"{base}/incidents/1?token={links.sign_link(SECRET, 1, utcnow() + timedelta(hours=1))}", "expired")
 
     # for another incident: each genuine link opens only its own incident
     refused(f"{base}/incidents/2?token={token1}", "wrong incident")
@@ -191,7 +196,7 @@ def test_expired_forged_and_other_incidents_links_are_refused(running, page):
     refused(f"{base}/incidents/1?token=%3Cscript%3E", "malformed")
 
     # a valid link to an incident that does not exist is a plain 404, not a server error
-    ghost = links.sign_link(SECRET, 99, utcnow() + timedelta(hours=1))
+    ghost = links.sign_link(SECRET, 99, utcnow() + timedelta(hours=1), LEAD)
     assert page.goto(f"{base}/incidents/99?token={ghost}").status == 404
     assert page.dialogs == []
 
@@ -200,3 +205,14 @@ def test_expired_forged_and_other_incidents_links_are_refused(running, page):
         running.driver.command(OUTSIDER, "timeline html", channel=first.id)
     elsewhere = running.driver.command(OUTSIDER, "timeline html", channel="C0GENERAL")
     assert "incident channel" in elsewhere.message.text and "token=" not in elsewhere.message.text
+
+
+def test_a_link_stops_working_for_someone_removed_from_the_channel(running, page):
+    channel = declare(running, 1, "Hash match on upload 8812")
+    url = link_from_bot(running, SPEC, channel)
+    assert page.goto(url).status == 200
+    assert running.driver.leave(SPEC, channel.id).ok
+    wait_for(lambda: "member_left" in running.kinds(1), what="the bot to hear the removal")
+    response = page.goto(url)
+    assert response.status == 403 and "may no longer see INC-1" in page.inner_text("body")
+    assert "Hash match" not in page.inner_text("body")

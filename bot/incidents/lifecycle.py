@@ -117,6 +117,8 @@ def close(core: Core, incident_id: int, user: str) -> str:
         archive = core.config.archive_on_close and incident.channel_id is not None
         closed = append(session, incident_id, "closed", "Closed" + (" and the channel archived" if archive else ""),
                         actor=user, data={"archive": archive})
+        if incident.channel_id and not archive:
+            _retopic(session, incident)  # the channel stays: its topic says CLOSED
         if incident.channel_id:
             # One task, in order: redraw the checklist, say so, then archive. The anchor kept in
             # Slack lets `safeguard verify --anchor` notice events later removed from the end.

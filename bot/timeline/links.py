@@ -1,8 +1,10 @@
 """Signed, expiring links to an incident's HTML timeline page.
 
-A token is ``v1.<incident number>.<expiry, Unix seconds>.<signature>``, where the signature is
-HMAC-SHA256 (base64url, unpadded) over a domain-separated message holding the incident number
-and the expiry. It only uses URL-safe characters, so it goes into a query string as it is::
+A token is ``v2.<incident number>.<expiry, Unix seconds>.<user id>.<signature>``, where the
+signature is HMAC-SHA256 (base64url, unpadded) over a domain-separated message holding the
+incident number, the expiry and the Slack user the link was given to (so the page can check
+that they are still a member when it is opened). ``v1`` tokens carry no user. It only uses
+URL-safe characters, so it goes into a query string as it is::
 
     token = sign_link(secret, 7, default_expiry(now))
     url = f"{base}/incidents/7/timeline?token={token}"
@@ -31,10 +33,12 @@ FORGED: Reason = "forged"
 WRONG_INCIDENT: Reason = "wrong incident"
 MALFORMED: Reason = "malformed"
 
-_VERSION = "v1"
 _CONTEXT = b"safeguard/timeline-link/v1"
-_MAX_TOKEN = 128
+_CONTEXT_V2 = b"safeguard/timeline-link/v2"
+_MAX_TOKEN = 160
 _TOKEN = re.compile(r"v1\.([1-9][0-9]{0,17})\.(0|[1-9][0-9]{0,11})\.([A-Za-z0-9_-]{43})")
+_TOKEN_V2 = re.compile(r"v2\.([1-9][0-9]{0,17})\.(0|[1-9][0-9]{0,11})\.([UW][A-Z0-9]{2,20})\.([A-Za-z0-9_-]{43})")
+_USER = re.compile(r"[UW][A-Z0-9]{2,20}")
 
 
 class LinkError(ValueError):
@@ -57,8 +61,11 @@ def _check_secret(secret: bytes) -> None:
         raise ValueError("the link secret must be non-empty bytes")
 
 
-def _signature(secret: bytes, incident_number: int, expires: int) -> str:
-    message = b"%s\n%d\n%d" % (_CONTEXT, incident_number, expires)
+def _signature(secret: bytes, incident_number: int, expires: int, user: str | None = None) -> str:
+    if user is None:
+        message = b"%s\n%d\n%d" % (_CONTEXT, incident_number, expires)
+    else:
+        message = b"%s\n%d\n%d\n%s" % (_CONTEXT_V2, incident_number, expires, user.encode("ascii"))
     digest = hmac.new(bytes(secret), message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
@@ -68,8 +75,9 @@ def default_expiry(now: datetime) -> datetime:
     return now + DEFAULT_LIFETIME
 
 
-def sign_link(secret: bytes, incident_number: int, expires_at: datetime) -> str:
-    """A URL-safe token granting access to incident ``incident_number`` until ``expires_at``."""
+def sign_link(secret: bytes, incident_number: int, expires_at: datetime, user: str | None = None) -> str:
+    """A URL-safe token granting access to incident ``incident_number`` until ``expires_at``
+    (to ``user``, a Slack user id, when given: the page then checks they may still see it)."""
     _check_secret(secret)
     if isinstance(incident_number, bool) or not isinstance(incident_number, int):
         raise TypeError("incident_number must be an int")
@@ -78,23 +86,33 @@ def sign_link(secret: bytes, incident_number: int, expires_at: datetime) -> str:
     expires = _timestamp(expires_at)
     if expires < 0:
         raise ValueError("expires_at is before 1970")
-    return f"{_VERSION}.{incident_number}.{expires}.{_signature(secret, incident_number, expires)}"
+    if user is None:
+        return f"v1.{incident_number}.{expires}.{_signature(secret, incident_number, expires)}"
+    if not _USER.fullmatch(user):
+        raise ValueError("user must be a Slack user id")
+    return f"v2.{incident_number}.{expires}.{user}.{_signature(secret, incident_number, expires, user)}"
 
 
-def check_link(secret: bytes, incident_number: int, token: str | None, now: datetime) -> None:
-    """Return if ``token`` grants access to ``incident_number`` at ``now``; raise
-    :class:`LinkError` otherwise. The signature is checked (in constant time) before anything
-    the token claims is believed."""
+def check_link(secret: bytes, incident_number: int, token: str | None, now: datetime) -> str | None:
+    """Return the user the link was given to (None for a ``v1`` token) if ``token`` grants
+    access to ``incident_number`` at ``now``; raise :class:`LinkError` otherwise. The signature
+    is checked (in constant time) before anything the token claims is believed."""
     _check_secret(secret)
     if not isinstance(token, str) or len(token) > _MAX_TOKEN:
         raise LinkError(MALFORMED, "the link token is missing or malformed")
+    user = None
     match = _TOKEN.fullmatch(token)
-    if match is None:
-        raise LinkError(MALFORMED, "the link token is malformed")
+    if match is not None:
+        signed = match.group(3)
+    else:
+        match = _TOKEN_V2.fullmatch(token)
+        if match is None:
+            raise LinkError(MALFORMED, "the link token is malformed")
+        user, signed = match.group(3), match.group(4)
     signed_incident = int(match.group(1))
     expires = int(match.group(2))
-    expected = _signature(secret, signed_incident, expires)
-    if not hmac.compare_digest(expected.encode("ascii"), match.group(3).encode("ascii")):
+    expected = _signature(secret, signed_incident, expires, user)
+    if not hmac.compare_digest(expected.encode("ascii"), signed.encode("ascii")):
         raise LinkError(FORGED, "the link's signature is not valid")
     if signed_incident != incident_number:
         raise LinkError(
@@ -103,3 +121,4 @@ def check_link(secret: bytes, incident_number: int, token: str | None, now: date
     if _timestamp(now) >= expires:
         expired_at = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         raise LinkError(EXPIRED, f"the link expired at {expired_at}")
+    return user

@@ -71,12 +71,12 @@ def link_secret(settings) -> bytes:
     return (settings.link_secret or settings.slack_signing_secret or settings.slack_app_token or "").encode()
 
 
-def link_for(core: Core, incident_id: int) -> str:
+def link_for(core: Core, incident_id: int, user: str) -> str:
     secret = link_secret(core.settings)
     if not secret:
         raise InvalidInput("Timeline pages need a secret to sign links (SLACK_SIGNING_SECRET); "
                            "use `/incident timeline md` instead.")
-    token = links.sign_link(secret, incident_id, links.default_expiry(utcnow()))
+    token = links.sign_link(secret, incident_id, links.default_expiry(utcnow()), user)
     base = (core.settings.public_url or f"http://127.0.0.1:{core.settings.port}").rstrip("/")
     return f"{base}/incidents/{incident_id}?{links.TOKEN_PARAM}={token}"
 
@@ -84,7 +84,7 @@ def link_for(core: Core, incident_id: int) -> str:
 def post_to_channel(core: Core, incident_id: int, fmt: str, user: str) -> str:
     if fmt not in export.FORMATS:
         raise InvalidInput(f"Formats: {', '.join(export.FORMATS)}.")
-    link = link_for(core, incident_id) if fmt == "html" else None
+    link = link_for(core, incident_id, user) if fmt == "html" else None
     with core.db.tx() as session:
         incident = session.get(Incident, incident_id)
         enqueue(session, "upload_timeline", {"incident": incident_id, "format": fmt, "user": user,
