@@ -563,6 +563,17 @@ def test_a_failing_e_mail_does_not_page_twice_on_slack(clock, sandbox, db_url, p
         stop(bot)
 
 
+def test_a_closed_channel_that_is_kept_says_closed_in_its_topic(clock, sandbox, db_url, pd, smtp, tmp_path):
+    bot = start_bot(clock, sandbox, db_url, pd, smtp, tmp_path, changes={"archive_on_close": False})
+    try:
+        channel = declare(bot)
+        run(bot, LEAD, "close", channel)
+        assert not bot.ws.channel(channel.id).is_archived
+        assert "SEV1 · CLOSED" in bot.ws.channel(channel.id).topic["value"]
+    finally:
+        stop(bot)
+
+
 # -- found while testing ------------------------------------------------------------------
 
 def test_level_1_pages_whoever_holds_the_role_in_the_incident(bot, clock):
