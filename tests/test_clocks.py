@@ -121,6 +121,11 @@ def posts(bot, channel, marker: str) -> list:
     return [m for m in bot.ws.messages(channel.id) if m.source == "api" and marker in m.text]
 
 
+def status_asks(bot, channel) -> int:
+    """How many status updates the bot has asked for in the channel."""
+    return len(posts(bot, channel, "time for a status update"))
+
+
 def page_dms(bot, user: str) -> list:
     return [m for m in bot.ws.dms(user) if find_element(m.blocks, "page_ack", None, None)]
 
@@ -340,11 +345,11 @@ def test_status_update_every_30_minutes_for_sev1_until_resolved(bot, clock):
     [first] = timers(bot, kind="status")
     assert first.due_at - first.armed_at == pytest.approx(timedelta(minutes=30), abs=timedelta(seconds=1))
     advance(bot, clock, timedelta(minutes=29))
-    assert not posts(bot, channel, "time for a status update")
+    assert not status_asks(bot, channel)
 
     for n in (1, 2, 3):
         advance(bot, clock, timedelta(minutes=1 if n == 1 else 30))
-        assert len(posts(bot, channel, "time for a status update")) == n
+        assert status_asks(bot, channel) == n
     [due] = posts(bot, channel, "time for a status update")[:1]
     assert f"<@{LEAD}>" in due.text and "every 30m" in due.text
     # the cadence holds: each reminder is due 30 minutes after the previous one was due
@@ -355,19 +360,19 @@ def test_status_update_every_30_minutes_for_sev1_until_resolved(bot, clock):
     run(bot, LEAD, "resolve Contained", channel)
     assert [t.state for t in timers(bot, kind="status")][-1] == "cancelled"
     advance(bot, clock, timedelta(hours=2))
-    assert len(posts(bot, channel, "time for a status update")) == 3
+    assert status_asks(bot, channel) == 3
 
 
 def test_status_update_cadence_follows_severity(bot, clock):
     channel = declare(bot)
     run(bot, LEAD, "severity sev2", channel)
     advance(bot, clock, timedelta(minutes=31))
-    assert not posts(bot, channel, "time for a status update")
+    assert not status_asks(bot, channel)
     advance(bot, clock, timedelta(hours=1, minutes=30))
-    assert len(posts(bot, channel, "time for a status update")) == 1
+    assert status_asks(bot, channel) == 1
     run(bot, LEAD, "severity sev3", channel)  # no reminders for sev3 in the demo config
     advance(bot, clock, timedelta(hours=5))
-    assert len(posts(bot, channel, "time for a status update")) == 1
+    assert status_asks(bot, channel) == 1
     assert not [t for t in timers(bot, kind="status") if t.state == "pending"]
 
 
@@ -378,9 +383,9 @@ def test_a_severity_round_trip_does_not_push_the_status_update_back(bot, clock):
     advance(bot, clock, timedelta(minutes=1))
     run(bot, LEAD, "severity sev1", channel)
     advance(bot, clock, timedelta(minutes=4, seconds=5))  # 30 minutes after the declaration
-    assert len(posts(bot, channel, "time for a status update")) == 1
+    assert status_asks(bot, channel) == 1
     advance(bot, clock, timedelta(minutes=30))
-    assert len(posts(bot, channel, "time for a status update")) == 2
+    assert status_asks(bot, channel) == 2
 
 
 def test_raising_to_sev1_after_an_hour_asks_for_a_status_update_at_once(bot, clock):
@@ -389,7 +394,7 @@ def test_raising_to_sev1_after_an_hour_asks_for_a_status_update_at_once(bot, clo
     advance(bot, clock, timedelta(hours=1))
     run(bot, LEAD, "severity sev1", channel)
     advance(bot, clock, timedelta(seconds=2))
-    assert len(posts(bot, channel, "time for a status update")) == 1
+    assert status_asks(bot, channel) == 1
 
 
 # -- preservation: the legal clock --------------------------------------------------------
