@@ -155,6 +155,17 @@ class SlackGateway:
             params={"channel": channel, "limit": limit, "include_all_metadata": True},
         ).get("messages", [])
 
+    def posted_file(self, channel: str, filename: str, since: float, text_has: str) -> bool:
+        """Whether the bot posted a file `filename`, with `text_has` in its message, after `since`."""
+        bot = self.bot_user_id()
+        for message in self.history(channel, limit=50):
+            if float(message.get("ts", 0)) < since:
+                break
+            if (message.get("user") == bot and text_has in (message.get("text") or "")
+                    and any(f.get("name") == filename for f in message.get("files") or [])):
+                return True
+        return False
+
     def message(self, channel: str, ts: str) -> dict[str, Any] | None:
         """One message by its ts: from the channel's history, or (a thread reply, which the
         history does not hold) from conversations.replies."""
@@ -212,7 +223,9 @@ class SlackGateway:
 
     def upload(self, channel: str, filename: str, content: str, title: str, comment: str | None = None) -> None:
         try:
-            self.client.files_upload_v2(
+            # Not retried blindly after a 5xx (the file may be posted already): the task's
+            # retry looks for it first (see `posted_file`).
+            self._once_client().files_upload_v2(
                 channel=channel, filename=filename, content=content, title=title, initial_comment=comment
             )
         except SlackApiError as exc:

@@ -115,6 +115,15 @@ def test_a_timeline_that_slack_will_not_take_is_reported(running):
     assert not [m for m in running.ws.messages(channel.id) if m.files]
 
 
+def test_an_export_whose_answer_was_lost_is_posted_once(running):
+    channel = declare(running)
+    running.sandbox.faults.lost_answer("files.completeUploadExternal", count=1, status=503)
+    assert running.driver.command(LEAD, "timeline md", channel=channel.id).ok
+    wait_for(lambda: "timeline_exported" in running.kinds(1), timeout=20, what="the export")
+    running.settle()
+    assert len([m for m in running.ws.messages(channel.id) if m.files]) == 1
+
+
 def test_note_and_shortcut_add_a_message_once(running):
     channel = declare(running)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import select
@@ -105,11 +106,14 @@ def upload_task(core: Core, task) -> None:
     review = build_review(core, p["incident"])
     body = export.render(review, p["format"], template_dir=core.settings.templates_dir)
     name = export.filename(review, p["format"])
+    requested = f"{review.ref} timeline, requested by <@{p['user']}>"
     try:
-        head = review.events[-1]  # the anchor kept in Slack, for `safeguard verify --anchor`
-        core.gateway.upload(p["channel"], name, body, title=name,
-                            comment=f"{review.ref} timeline, requested by <@{p['user']}>. "
-                                    f"Timeline anchor: `{head.seq}:{head.hash}`")
+        # An earlier attempt may have posted it and only lost Slack's answer: not twice.
+        if not (task.attempts > 1 and core.gateway.posted_file(p["channel"], name, _epoch(task.created_at),
+                                                               requested)):
+            head = review.events[-1]  # the anchor kept in Slack, for `safeguard verify --anchor`
+            core.gateway.upload(p["channel"], name, body, title=name,
+                                comment=f"{requested}. Timeline anchor: `{head.seq}:{head.hash}`")
     except SlackError as err:
         if err.code in FINAL_UPLOAD_ERRORS:
             raise GiveUp(str(err)) from None
@@ -117,6 +121,10 @@ def upload_task(core: Core, task) -> None:
     with core.db.tx() as session:
         append(session, p["incident"], "timeline_exported", f"Posted the timeline as {name}", actor=p["user"],
                data={"format": p["format"], "events": len(review.events)})
+
+
+def _epoch(at) -> float:
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp() - 5  # a little clock skew
 
 
 def upload_failed(core: Core, task, error: str) -> None:
