@@ -54,7 +54,10 @@ class BotServer:
         self._stopping = True
         if self._thread is not None and self._thread.is_alive():
             # close every socket from inside the loop's own thread, so the loop ends cleanly
-            self.server.trigger.pull_trigger(lambda: _close_all(self.server))
+            try:
+                self.server.trigger.pull_trigger(lambda: _close_all(self.server))
+            except OSError:  # the wake-up pipe is gone already (seen once in tests): close from here
+                _close_all(self.server)
             self._thread.join(timeout=5)
         else:
             self.server.close()
