@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from .clock import utcnow
 from .db.models import Task
+from .timeline.store import lock_incident
 
 
 def enqueue(
@@ -39,6 +40,11 @@ def enqueue(
         session.add(Task(**values))
         session.flush()
         return True
+    if incident_id is not None:
+        # The incident's row lock first, as every writer of an incident takes it: a transaction
+        # that held this dedup row and then waited for the incident would deadlock with one that
+        # held the incident and then waited on the same dedup key (seen on PostgreSQL).
+        lock_incident(session, incident_id)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # RETURNING, not rowcount: psycopg's rowcount is not reliable for INSERT … ON CONFLICT here.
