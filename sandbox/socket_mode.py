@@ -47,6 +47,7 @@ class SocketModeServer:
         self._lock = threading.Lock()
         self._tickets: set[str] = set()
         self._open: list[ServerConnection] = []
+        self._draining: set[int] = set()  # asked to reconnect: used only while nothing else is open
         self._pending: dict[str, Envelope] = {}
         self._turn = itertools.count()
         self.connections_opened = 0
@@ -80,8 +81,18 @@ class SocketModeServer:
 
     @property
     def connected(self) -> int:
+        """Open connections that have not been asked to reconnect."""
+        with self._lock:
+            return len(self._fresh())
+
+    @property
+    def open_connections(self) -> int:
+        """Every open connection, those asked to reconnect included."""
         with self._lock:
             return len(self._open)
+
+    def _fresh(self) -> list[ServerConnection]:
+        return [c for c in self._open if id(c) not in self._draining]
 
     # ------------------------------------------------------------------ connections
 
@@ -113,6 +124,7 @@ class SocketModeServer:
             with self._lock:
                 if conn in self._open:
                     self._open.remove(conn)
+                self._draining.discard(id(conn))
 
     def _receive(self, raw: str | bytes) -> None:
         try:
@@ -138,9 +150,10 @@ class SocketModeServer:
         if kind == "events_api":
             envelope.body.update(retry_attempt=retry_attempt, retry_reason=retry_reason)
         with self._lock:
-            if not self._open:
+            usable = self._fresh() or self._open  # like Slack, prefer a connection not being recycled
+            if not usable:
                 raise NotConnected("no Socket Mode connection is open")
-            conn = self._open[next(self._turn) % len(self._open)]
+            conn = usable[next(self._turn) % len(usable)]
             self._pending[envelope.envelope_id] = envelope
         started = time.monotonic()
         try:
@@ -156,6 +169,7 @@ class SocketModeServer:
         """Ask every connected app to reconnect, as Slack does before it recycles a socket."""
         with self._lock:
             connections = list(self._open)
+            self._draining.update(id(c) for c in connections)
         for conn in connections:
             with contextlib.suppress(ConnectionClosed):
                 conn.send(json.dumps({"type": "disconnect", "reason": reason,

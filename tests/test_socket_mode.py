@@ -99,7 +99,10 @@ def test_http_is_refused_and_the_bot_reconnects_when_slack_asks(sandbox, socket_
 
     assert sandbox.socket_mode.refresh() == 1  # Slack's "disconnect: refresh_requested"
     wait_for(lambda: sandbox.socket_mode.connections_opened >= 2, 15, what="a second connection")
-    wait_for(lambda: sandbox.socket_mode.connected >= 1, 15, what="the new connection to be open")
+    # the new connection is open and the old one closed (slack_sdk's client acks nothing while
+    # it winds the old one down, for up to its 3-second receive timeout)
+    wait_for(lambda: sandbox.socket_mode.connected == sandbox.socket_mode.open_connections == 1, 15,
+             what="the new connection to replace the old")
     declared = sandbox.driver.command(LEAD, "declare csam-report After the refresh")
     assert declared.ok, declared.error
     wait_for(lambda: sandbox.state.channel_by_name("inc-1-csam-report"), 15, what="INC-1's channel")
