@@ -265,5 +265,8 @@ def test_done_with_a_wrong_value_says_so_and_a_user_field_needs_a_real_user(sand
         assert "done" in cmd(f"done pick who=<@{SPEC}> level=full").message.text
         [done] = [e for e in running.timeline(1) if e["kind"] == "step_done"]
         assert done["data"]["values"] == {"who": SPEC, "level": "full"}
+        shown = wait_for(lambda: "1/1 steps done" in str(checklist(running, channel).blocks)
+                         and str(checklist(running, channel).blocks), what="the redrawn checklist")
+        assert f"who: <@{SPEC}>" in shown  # a mention, not a raw id
     finally:
         running.server.stop()

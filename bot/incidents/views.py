@@ -32,6 +32,7 @@ class StepLine:
     due_at: datetime | None = None
     overdue: bool = False
     recorded: list[str] = field(default_factory=list)  # kept on the timeline, not shown in Slack
+    people: list[str] = field(default_factory=list)  # ids of `values` that hold a Slack user
 
 
 @dataclass
@@ -127,7 +128,7 @@ def load_view(core: Core, session: Session, incident: Incident) -> IncidentView:
             owner_users=holders.get(step.owner, []), state=current,
             done_by=state.done_by if state else None, done_at=state.done_at if state else None,
             skipped_reason=state.skipped_reason if state else None,
-            values=shown, recorded=hidden,
+            values=shown, recorded=hidden, people=[f.id for f in step.fields if f.type == "user"],
             waiting_on=[titles.get(a, a) for a in step.after
                         if (states.get(a) is None or states[a].state not in ("done", "skipped"))],
             has_fields=bool(step.fields), due_at=step_due,
