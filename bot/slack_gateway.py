@@ -208,6 +208,17 @@ class SlackGateway:
             body["blocks"] = blocks
         self._call("chat.postEphemeral", json=body)
 
+    def tell(self, channel: str | None, user: str, text: str) -> None:
+        """An ephemeral message to `user` in `channel`, or a DM when there is no channel or the
+        bot cannot post there (archived, gone). Raises SlackError when the DM fails too."""
+        if channel:
+            try:
+                self.post_ephemeral(channel, user, text)
+                return
+            except SlackError:
+                pass
+        self.post(user, text)
+
     def pin(self, channel: str, ts: str) -> None:
         try:
             self._call("pins.add", data={"channel": channel, "timestamp": ts})

@@ -84,15 +84,9 @@ def register(app: App, core: Core) -> list[str]:
 
     def _tell(channel: str | None, user: str, text: str) -> None:
         try:
-            if channel:
-                core.gateway.post_ephemeral(channel, user, text)
-            else:
-                core.gateway.post(user, text)
+            core.gateway.tell(channel, user, text)
         except SlackError:
-            try:
-                core.gateway.post(user, text)  # not in that channel: tell them directly
-            except SlackError:
-                log.exception("could not tell %s: %s", user, text)
+            log.exception("could not tell %s: %s", user, text)
 
     def on_step_fields(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         meta = json.loads(view.get("private_metadata") or "{}")

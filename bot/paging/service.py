@@ -172,8 +172,7 @@ def acknowledge(core: Core, user: str, *, page_id: int | None = None, incident_i
                    actor=user, data={"page": page.id, "level": page.level,
                                      "seconds_to_ack": int(took.total_seconds())})
             cancel_timers(session, incident.id, reason=f"page #{page.id} acknowledged", actor=user, kinds=("escalate",))
-            for backend in _backends_used(core, page):
-                enqueue(session, "page_resolve", {"page": page.id, "backend": backend}, incident_id=incident.id)
+            _resolve_on_pagers(core, session, page)
             if incident.channel_id:
                 enqueue(session, "post", {"channel": incident.channel_id, "text":
                         f":white_check_mark: <@{user}> acknowledged the page for {core.role_label(page.role)}."},
@@ -198,10 +197,15 @@ def withdraw_pages(core: Core, session, incident_id: int, user: str) -> int:
         append(session, incident_id, "page_withdrawn",
                f"Page #{page.id} for {core.role_label(page.role)} withdrawn: the incident was closed",
                actor=user, data={"page": page.id, "level": page.level, "was": was})
-        for backend in _backends_used(core, page):
-            enqueue(session, "page_resolve", {"page": page.id, "backend": backend}, incident_id=incident_id)
+        _resolve_on_pagers(core, session, page)
         withdrawn += 1
     return withdrawn
+
+
+def _resolve_on_pagers(core: Core, session, page: Page) -> None:
+    """Take the page back on every pager of its levels so far that can (PagerDuty, webhook)."""
+    for backend in _backends_used(core, page):
+        enqueue(session, "page_resolve", {"page": page.id, "backend": backend}, incident_id=page.incident_id)
 
 
 def _backends_used(core: Core, page: Page) -> list[str]:

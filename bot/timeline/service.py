@@ -137,10 +137,7 @@ def upload_failed(core: Core, task, error: str) -> None:
     text = (f":warning: Could not post {ref(p['incident'])}'s timeline ({p['format']}) here: {first}. "
             f"Try `/incident timeline {p['format']}` again later, or ask an operator for "
             f"`safeguard timeline {ref(p['incident'])} --format {p['format']}`.")
-    try:
-        core.gateway.post_ephemeral(p["channel"], p["user"], text)
-    except SlackError:
-        core.gateway.post(p["user"], text)  # the channel is gone or archived: tell them directly
+    core.gateway.tell(p["channel"], p["user"], text)  # a DM when the channel is gone or archived
 
 
 def register_tasks(core: Core) -> None:

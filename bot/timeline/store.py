@@ -15,8 +15,13 @@ from .chain import GENESIS, compute_hash, format_at
 
 def lock_incident(session: Session, incident_id: int) -> None:
     """Serialise writers of one incident (PostgreSQL row lock; SQLite's BEGIN IMMEDIATE already
-    serialises). Every transaction that changes an incident takes this lock first."""
+    serialises). Every transaction that changes an incident takes this lock first; taking it
+    again in the same transaction costs nothing (each transaction has its own session)."""
+    locked = session.info.setdefault("locked_incidents", set())
+    if incident_id in locked:
+        return
     session.execute(select(Incident.id).where(Incident.id == incident_id).with_for_update())
+    locked.add(incident_id)
 
 
 def append(
