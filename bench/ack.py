@@ -114,7 +114,7 @@ def serve_bare(port: int, api_url: str | None) -> None:
     """`--serve-bare PORT --api-url URL`: the bare app in the foreground (the subprocess)."""
     from waitress import serve
 
-    sys.setswitchinterval(0.001)  # the same interpreter setting as the bot's server (bot/server.py)
+    sys.setswitchinterval(0.001)  # the same interpreter setting as the bot's server (runtime/server.py)
     serve(build_bare_web(SECRET, api_url), host="127.0.0.1", port=port, threads=SERVER_THREADS,
           channel_timeout=30, connection_limit=1000, ident="bare")
 
@@ -188,7 +188,7 @@ def bot_env(sandbox, database_url: str, port: int) -> dict[str, str]:
 def start_bot_subprocess(sandbox, database_url: str, workdir: Path) -> Target:
     port = free_port()
     script = Path(sys.executable).parent / "safeguard"
-    cmd = [str(script)] if script.exists() else [sys.executable, "-c", "from bot.cli import main; main()"]
+    cmd = [str(script)] if script.exists() else [sys.executable, "-c", "from runtime.cli import main; main()"]
     return spawn("bot", cmd + ["serve", "--host", "127.0.0.1", "--port", str(port)],
                  bot_env(sandbox, database_url, port), port, workdir)
 
@@ -201,9 +201,9 @@ def start_bare_subprocess(sandbox, workdir: Path) -> Target:
 
 
 def start_bot_in_process(sandbox, database_url: str) -> Target:
-    from bot.app import create_bot
-    from bot.server import BotServer
     from bot.settings import Settings
+    from runtime.app import create_bot
+    from runtime.server import BotServer
 
     settings = Settings(slack_bot_token=sandbox.bot_token, slack_signing_secret=SECRET,
                         slack_api_url=sandbox.api_url, database_url=database_url,

@@ -95,9 +95,9 @@ def serve(stats_path: Path) -> None:
     """`--serve STATS`: what `safeguard serve` runs, plus a statement counter (the subprocess)."""
     import logging
 
-    from bot.app import create_bot
-    from bot.server import BotServer
     from bot.settings import Settings
+    from runtime.app import create_bot
+    from runtime.server import BotServer
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     bot = create_bot(Settings.from_env())
@@ -128,7 +128,7 @@ def declare_incidents(core, sandbox, n: int) -> None:
     sandbox as if provisioning had run (so the bench measures timers, not channel creation)."""
     from sqlalchemy import update
 
-    from bot.clock import utcnow
+    from bot.clocks.now import utcnow
     from bot.db.models import Incident, Participant, Task
     from bot.incidents.declare import declare
 
@@ -151,7 +151,7 @@ def declare_incidents(core, sandbox, n: int) -> None:
 
 def arm_timers(core, n_timers: int, n_incidents: int, start: datetime, window: float, seed: int = 7) -> None:
     """`n_timers` reminders spread over the incidents, due at random within the window."""
-    from bot.clocks import add_timer
+    from bot.clocks.arming import add_timer
     from bot.db.models import Incident
     from bot.timeline.store import lock_incident
 
@@ -220,7 +220,7 @@ def db_size(core, database_url: str) -> tuple[str, dict[str, int]]:
 def pending_work(core) -> tuple[int, int]:
     from sqlalchemy import func, select
 
-    from bot.clock import utcnow
+    from bot.clocks.now import utcnow
     from bot.db.models import Task, Timer
 
     with core.db.read() as session:
@@ -269,8 +269,8 @@ class BotProcess:
 
 class InProcessBot:
     def __init__(self, sandbox, database_url: str, playbooks: Path) -> None:
-        from bot.app import create_bot
-        from bot.server import BotServer
+        from runtime.app import create_bot
+        from runtime.server import BotServer
 
         env = {"PD_ROUTING_KEY": "bench0routing0key000000000000000", "SMTP_URL": "smtp://127.0.0.1:1"}
         self.bot = create_bot(settings_for(database_url, playbooks, sandbox), env=env)
@@ -288,8 +288,8 @@ class InProcessBot:
 def run(args) -> int:
     import psutil
 
-    from bot.app import build_core
     from bot.db.engine import Database
+    from runtime.app import build_core
     from sandbox.server import Sandbox
 
     workdir = Path(tempfile.mkdtemp(prefix="safeguard-bench-timers-"))

@@ -6,14 +6,14 @@ from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+from .clocks.dispatcher import Dispatcher
 from .config import OrgConfig
 from .db.engine import Database
-from .dispatcher import Dispatcher
 from .playbooks import Playbook
 from .render import Renderer
 from .settings import Settings
-from .slack_gateway import SlackGateway
 
 
 @dataclass
@@ -24,7 +24,7 @@ class Core:
     playbooks: dict[str, Playbook]
     render: Renderer
     dispatcher: Dispatcher
-    gateway: SlackGateway | None = None
+    gateway: Any = None  # the one door to Slack (runtime.slack_gateway.SlackGateway); None in the CLI
     backends: dict = field(default_factory=dict)  # paging backends by name (not Slack)
     # Aims the scheduler at a timer's due time (wired to APScheduler by the app factory).
     wake: Callable[[datetime | None], None] = field(default=lambda due: None)

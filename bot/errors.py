@@ -19,3 +19,13 @@ class InvalidInput(DomainError):
     def __init__(self, message: str, fields: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.fields = fields or {}
+
+
+class SlackError(Exception):
+    """Slack refused or failed a call (`code` is Slack's error code, `method` the API method). Not a
+    DomainError: the person did nothing wrong, and the outbox decides whether to retry."""
+
+    def __init__(self, code: str, method: str) -> None:
+        super().__init__(f"{method}: {code}")
+        self.code = code
+        self.method = method

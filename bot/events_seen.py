@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.dialects import postgresql, sqlite
 
-from .clock import utcnow
+from .clocks.now import utcnow
 from .core import Core
 from .db.models import SlackEventSeen
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete
 
-from .clock import utcnow
+from .clocks.now import utcnow
 from .db.engine import Database
 from .db.models import SlackEventSeen, Task
 

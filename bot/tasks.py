@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.errors import SlackError
+
+from .clocks.dispatcher import GiveUp, Retry
+from .clocks.outbox import enqueue
 from .core import Core
 from .db.models import Incident, Task
-from .dispatcher import GiveUp, Retry
 from .incidents.checklist import refresh_task
 from .incidents.provision import provision_task, topic_task
-from .outbox import enqueue
-from .slack_gateway import SlackError
 from .timeline.store import append
 
 # Errors after which posting again cannot succeed.

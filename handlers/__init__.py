@@ -5,8 +5,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.core import Core
-
-from . import actions, commands, events, shortcuts, views
+from handlers import actions, commands, events, shortcuts, views
 
 
 def register(app: App, core: Core) -> dict[str, list[str]]:

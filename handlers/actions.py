@@ -10,9 +10,8 @@ from bot.core import Core
 from bot.errors import InvalidInput
 from bot.incidents import queries, steps
 from bot.paging import service as pages
-
-from . import modals
-from .replies import guarded
+from handlers import modals
+from handlers.replies import guarded
 
 
 def _target(core: Core, body: dict[str, Any]) -> tuple[int, str, str]:

@@ -14,10 +14,9 @@ from bot.incidents import lifecycle, people, queries, steps
 from bot.incidents.declare import declare, playbook_list, validate
 from bot.paging import service as pages
 from bot.timeline import service as timeline
-
-from . import modals
-from .parsing import head_rest, parse_fields, parse_user, split_command
-from .replies import ephemeral, guarded, respond_later
+from handlers import modals
+from handlers.parsing import head_rest, parse_fields, parse_user, split_command
+from handlers.replies import ephemeral, guarded, respond_later
 
 
 @dataclass

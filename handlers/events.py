@@ -9,11 +9,10 @@ from typing import Any
 from slack_bolt import App
 
 from bot.core import Core
-from bot.errors import DomainError
+from bot.errors import DomainError, SlackError
 from bot.events_seen import first_time
 from bot.incidents import people
 from bot.incidents.declare import playbook_list
-from bot.slack_gateway import SlackError
 from bot.timeline import service as timeline
 
 log = logging.getLogger(__name__)

@@ -6,9 +6,8 @@ import json
 from typing import Any
 
 from bot.core import Core
-from bot.errors import InvalidInput
+from bot.errors import InvalidInput, SlackError
 from bot.incidents import steps
-from bot.slack_gateway import SlackError
 
 
 def _open(core: Core, trigger_id: str, view: dict[str, Any], again: str) -> None:

@@ -8,8 +8,7 @@ from slack_bolt import Ack, App, Respond
 
 from bot.core import Core
 from bot.timeline import service as timeline
-
-from .replies import guarded
+from handlers.replies import guarded
 
 
 def register(app: App, core: Core) -> list[str]:

@@ -9,12 +9,10 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.core import Core
-from bot.errors import DomainError, InvalidInput
+from bot.errors import DomainError, InvalidInput, SlackError
 from bot.incidents import queries, steps
 from bot.incidents.declare import declare, validate
-from bot.slack_gateway import SlackError
-
-from .replies import SORRY, Answer
+from handlers.replies import SORRY, Answer
 
 log = logging.getLogger(__name__)
 

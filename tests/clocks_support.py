@@ -77,7 +77,7 @@ class BotProcess:
         import threading
 
         exe = Path(sys.executable).parent / "safeguard"
-        command = [str(exe)] if exe.exists() else [sys.executable, "-m", "bot.cli"]
+        command = [str(exe)] if exe.exists() else [sys.executable, "-m", "runtime.cli"]
         self.log = log_path.open("ab")
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
@@ -153,8 +153,8 @@ def serve_env(sandbox, database_url: str, config: Path, playbooks: Path = CLOCK_
 
 def side_core(database_url: str, config: Path, playbooks: Path = CLOCK_PLAYBOOKS):
     """A core on the same database, without Slack: to arm timers with the bot's own functions."""
-    from bot.app import build_core
     from bot.settings import Settings
+    from runtime.app import build_core
 
     settings = Settings(database_url=database_url, config_path=config, playbooks_dir=playbooks)
     return build_core(settings, slack=False, migrate=False)
@@ -162,7 +162,7 @@ def side_core(database_url: str, config: Path, playbooks: Path = CLOCK_PLAYBOOKS
 
 def arm(core, incident_id: int, *, kind: str, due, target: str, step_id: str | None = "report"):
     """Arm one timer the way the clocks do (`add_timer`, with its `timer_armed` event)."""
-    from bot.clocks import add_timer
+    from bot.clocks.arming import add_timer
     from bot.db.models import Incident
     from bot.durations import format_duration
     from bot.timeline.store import lock_incident

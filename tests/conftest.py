@@ -42,10 +42,10 @@ def sandbox() -> Iterator:
 
 def make_bot(sandbox, db_url: str, *, config: Path = DEMO_CONFIG, playbooks: Path | None = None,
              start_scheduler: bool = True, env: dict[str, str] | None = None, **settings_overrides):
-    from bot.app import create_bot
     from bot.db.engine import Database
-    from bot.server import BotServer
     from bot.settings import Settings
+    from runtime.app import create_bot
+    from runtime.server import BotServer
 
     if not db_url.startswith("sqlite"):
         database = Database(db_url)

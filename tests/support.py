@@ -75,7 +75,7 @@ class RunningBot:
         """Run every due task to completion (the outbox empties)."""
         from sqlalchemy import func, select
 
-        from bot.clock import utcnow
+        from bot.clocks.now import utcnow
         from bot.db.models import Task
 
         def idle() -> bool:

@@ -10,7 +10,7 @@ import pytest
 
 from tests.support import DEMO_CONFIG, REPO
 
-SAFEGUARD = [sys.executable, "-m", "bot.cli"]
+SAFEGUARD = [sys.executable, "-m", "runtime.cli"]
 BROKEN = REPO / "tests" / "data" / "playbooks-broken"
 
 

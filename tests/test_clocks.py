@@ -652,7 +652,7 @@ def test_a_clock_of_a_step_the_playbook_no_longer_has_still_fires(bot, clock):
 
 
 def test_a_timer_that_fails_to_fire_does_not_hold_up_the_others(bot, clock, monkeypatch):
-    from bot import timers as timers_module
+    from bot.clocks import firing as timers_module
 
     channel = confirmed(bot, clock)
     real_open_page = timers_module.pages.open_page

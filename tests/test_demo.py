@@ -29,7 +29,7 @@ def free_port() -> int:
 
 def test_demo_starts_the_workspace_and_the_bot(tmp_path):
     exe = Path(sys.executable).parent / "safeguard"
-    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "bot.cli"]
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "runtime.cli"]
     page_port, bot_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SAFEGUARD_", "DATABASE_URL"))}
     proc = subprocess.Popen(

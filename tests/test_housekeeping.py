@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from freezegun import freeze_time
 
-from bot.clock import utcnow
+from bot.clocks.now import utcnow
 from bot.db.engine import Database
 from bot.db.models import SlackEventSeen, Task
 from bot.housekeeping import purge

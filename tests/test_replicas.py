@@ -12,7 +12,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from bot.clocks import add_timer
+from bot.clocks.arming import add_timer
 from bot.db.engine import Database
 from bot.db.models import Incident, Task, Timer
 from bot.timeline.store import lock_incident

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import utcnow
+from bot.clocks.now import utcnow
 from bot.timeline import links
 from tests.support import wait_for
 

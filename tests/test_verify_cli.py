@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
-from bot.cli import main
 from bot.timeline import chain, export
+from runtime.cli import main
 from tests.support import DEMO_CONFIG
 
 pytestmark = pytest.mark.e2e

@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from ..clock import utcnow
+from ..clocks.now import utcnow
+from ..clocks.outbox import enqueue
 from ..core import Core
 from ..db.models import Incident, Task
-from ..outbox import enqueue
 from .views import IncidentView, load_view
 
 # Slack allows about 50 chat.update calls a minute; one per incident per second keeps a busy

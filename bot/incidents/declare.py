@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..clock import utcnow
+from ..clocks.now import utcnow
+from ..clocks.outbox import enqueue
 from ..core import Core
 from ..db.models import Incident, Participant, RoleAssignment, StepState
 from ..errors import InvalidInput, NotFound
-from ..outbox import enqueue
 from ..timeline.store import append
 from . import ref
 
@@ -65,7 +65,7 @@ def declare(
     severity: str | None = None,
     channel_id: str | None = None,
 ) -> Declared:
-    from ..clocks import arm_clock
+    from ..clocks.arming import arm_clock
 
     playbook, summary, severity = validate(core, playbook_id, summary, severity)
     now = utcnow()

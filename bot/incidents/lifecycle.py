@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from ..clock import utcnow
-from ..clocks import arm_status_update, cancel_timers
+from ..clocks.arming import arm_status_update, cancel_timers
+from ..clocks.now import utcnow
+from ..clocks.outbox import enqueue
 from ..core import Core
 from ..db.models import Incident, TimelineEvent, Timer
 from ..errors import InvalidInput, NotFound
-from ..outbox import enqueue
 from ..paging.service import withdraw_pages
 from ..timeline.store import append, lock_incident
 from . import ref

@@ -6,12 +6,13 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 
-from ..clock import utcnow
+from bot.errors import SlackError
+
+from ..clocks.now import utcnow
+from ..clocks.outbox import enqueue
 from ..core import Core
 from ..db.models import Incident, Participant, RoleAssignment
 from ..errors import InvalidInput, NotFound
-from ..outbox import enqueue
-from ..slack_gateway import SlackError
 from ..timeline.store import append, lock_incident
 from . import ref
 from .checklist import request_refresh

@@ -11,11 +11,12 @@ from datetime import UTC
 
 from sqlalchemy import select
 
-from ..clock import utcnow
+from bot.errors import SlackError
+
+from ..clocks.dispatcher import Retry
+from ..clocks.now import utcnow
 from ..core import Core
 from ..db.models import Incident, Participant, Task
-from ..dispatcher import Retry
-from ..slack_gateway import SlackError
 from ..timeline.store import append
 from . import ref
 from .checklist import render_checklist

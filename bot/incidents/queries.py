@@ -8,10 +8,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.errors import SlackError
+
 from ..core import Core
 from ..db.models import Incident, Participant
 from ..errors import Forbidden, NotFound
-from ..slack_gateway import SlackError
 from . import parse_ref, ref
 from .views import IncidentView, load_view
 

@@ -8,12 +8,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..clock import utcnow
-from ..clocks import arm_clock, arm_step, cancel_timers
+from bot.errors import SlackError
+
+from ..clocks.arming import arm_clock, arm_step, cancel_timers
+from ..clocks.now import utcnow
 from ..core import Core
 from ..db.models import Incident, StepState
 from ..errors import InvalidInput, NotFound
-from ..slack_gateway import SlackError
 from ..timeline.store import append, lock_incident
 from . import ref
 from .checklist import request_refresh

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..clock import utcnow
+from ..clocks.now import utcnow
 from ..core import Core
 from ..db.models import Incident, Page, Participant, RoleAssignment, StepState, Timer
 from . import ref

@@ -12,18 +12,19 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from ..clock import utcnow
-from ..clocks import add_timer, cancel_timers
+from bot.errors import SlackError
+
+from ..clocks.arming import add_timer, cancel_timers
+from ..clocks.dispatcher import GiveUp, Retry
+from ..clocks.now import utcnow
+from ..clocks.outbox import enqueue
 from ..core import Core
 from ..db.models import Incident, Page, Task, Timer
-from ..dispatcher import GiveUp, Retry
 from ..durations import format_duration
 from ..errors import InvalidInput, NotFound
 from ..incidents import ref
 from ..incidents.checklist import request_refresh
 from ..incidents.views import role_holders
-from ..outbox import enqueue
-from ..slack_gateway import SlackError
 from ..timeline.store import append, lock_incident
 from .base import DeliveryError, PageNotice
 from .retry import backoff

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..clock import utcnow
+from ..clocks.now import utcnow
 from ..core import Core
 from ..db.models import Incident, Page, Participant, RoleAssignment, StepState, TimelineEvent, Timer
 from ..errors import NotFound

@@ -7,15 +7,16 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..clock import utcnow
+from bot.errors import SlackError
+
+from ..clocks.dispatcher import GiveUp, Retry
+from ..clocks.now import utcnow
+from ..clocks.outbox import enqueue
 from ..core import Core
 from ..db.models import Incident, TimelineEvent
-from ..dispatcher import GiveUp, Retry
 from ..errors import InvalidInput, NotFound
 from ..incidents import ref
 from ..incidents.queries import by_channel, check_access
-from ..outbox import enqueue
-from ..slack_gateway import SlackError
 from . import export, links
 from .build import build_review
 from .store import append, lock_incident

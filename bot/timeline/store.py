@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..clock import utcnow
+from ..clocks.now import utcnow
 from ..db.models import Incident, TimelineEvent
 from .chain import GENESIS, compute_hash, format_at
 

@@ -8,7 +8,7 @@ import threading
 from waitress.channel import HTTPChannel
 from waitress.server import create_server
 
-from .app import Safeguard
+from runtime.app import Safeguard
 
 
 class BotServer:

@@ -13,22 +13,22 @@ from flask import Flask
 from slack_bolt import App
 from sqlalchemy import event
 
-from .check import check
-from .config import load_config
-from .core import Core
-from .db.engine import Database
-from .dispatcher import Dispatcher
-from .paging import service as paging_service
-from .paging.base import PagerConfigError
-from .paging.registry import build_backends
-from .playbooks import load_playbooks
-from .render import Renderer
-from .scheduler import Clockwork
-from .settings import Settings
-from .slack_gateway import SlackGateway, make_client
-from .tasks import register_tasks
-from .timeline import service as timeline_service
-from .timers import fire_due
+from bot.check import check
+from bot.clocks.dispatcher import Dispatcher
+from bot.clocks.firing import fire_due
+from bot.clocks.scheduler import Clockwork
+from bot.config import load_config
+from bot.core import Core
+from bot.db.engine import Database
+from bot.paging import service as paging_service
+from bot.paging.base import PagerConfigError
+from bot.paging.registry import build_backends
+from bot.playbooks import load_playbooks
+from bot.render import Renderer
+from bot.settings import Settings
+from bot.tasks import register_tasks
+from bot.timeline import service as timeline_service
+from runtime.slack_gateway import SlackGateway, make_client
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +99,7 @@ def build_core(settings: Settings, *, migrate: bool | None = None, env: dict[str
 
 def create_bot(settings: Settings, *, migrate: bool | None = None, env: dict[str, str] | None = None) -> Safeguard:
     from handlers import register
-
-    from .web import create_web
+    from runtime.web import create_web
 
     if not settings.slack_signing_secret and not settings.slack_app_token:
         raise StartupError("SLACK_SIGNING_SECRET is not set (or set SLACK_APP_TOKEN for Socket Mode).")

@@ -21,9 +21,9 @@ from typing import Any
 
 from sqlalchemy import or_, select, update
 
-from .clock import utcnow
-from .db.engine import Database
-from .db.models import Task
+from ..db.engine import Database
+from ..db.models import Task
+from .now import utcnow
 
 log = logging.getLogger(__name__)
 

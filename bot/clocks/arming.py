@@ -7,12 +7,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .clock import utcnow
-from .core import Core
-from .db.models import Incident, StepState, TimelineEvent, Timer
-from .durations import format_duration
-from .render import slack_date
-from .timeline.store import append
+from ..core import Core
+from ..db.models import Incident, StepState, TimelineEvent, Timer
+from ..durations import format_duration
+from ..render import slack_date
+from ..timeline.store import append
+from .now import utcnow
 
 
 def _step_states(session: Session, incident_id: int) -> dict[str, StepState]:

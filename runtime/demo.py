@@ -11,17 +11,16 @@ from pathlib import Path
 import click
 import yaml
 
-DEMO_CONFIG = Path(__file__).resolve().parent / "safeguard.yaml"
+DEMO_CONFIG = Path(__file__).resolve().parent.parent / "bot" / "demo" / "safeguard.yaml"
 
 
 def run_demo(*, sandbox_port: int, bot_port: int, database_url: str, block: bool = True):
+    from bot.settings import Settings
+    from runtime.app import create_bot
+    from runtime.server import BotServer
     from sandbox.pagerduty import PagerDutyStandIn
     from sandbox.server import Sandbox
     from sandbox.smtp import SmtpStandIn
-
-    from ..app import create_bot
-    from ..server import BotServer
-    from ..settings import Settings
 
     signing_secret = secrets.token_hex(16)
     sandbox = Sandbox(port=sandbox_port, signing_secret=signing_secret).start()

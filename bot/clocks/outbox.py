@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from .clock import utcnow
-from .db.models import Task
-from .timeline.store import lock_incident
+from ..db.models import Task
+from ..timeline.store import lock_incident
+from .now import utcnow
 
 
 def enqueue(

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from .clock import utcnow
 from .dispatcher import Dispatcher
+from .now import utcnow
 
 GRANULE = timedelta(milliseconds=50)
 # A wake-up aimed while the previous one is still running (its pass fires timers and re-aims
@@ -39,7 +39,7 @@ class Clockwork:
         self._last_wake: datetime | None = None
 
     def start(self) -> None:
-        from .housekeeping import purge
+        from ..housekeeping import purge
 
         self.scheduler.start()
         self.scheduler.add_job(self.dispatcher.tick, "interval", seconds=self.sweep_seconds, id="sweep",

@@ -10,15 +10,15 @@ from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 from sqlalchemy import func, select, text
 
-from .clock import utcnow
-from .core import Core
-from .db.models import Incident, Page, Task, Timer
-from .errors import DomainError, NotFound
-from .incidents.queries import check_access
-from .scheduler import Clockwork
-from .timeline import export, links
-from .timeline.build import build_review
-from .timeline.service import link_secret
+from bot.clocks.now import utcnow
+from bot.clocks.scheduler import Clockwork
+from bot.core import Core
+from bot.db.models import Incident, Page, Task, Timer
+from bot.errors import DomainError, NotFound
+from bot.incidents.queries import check_access
+from bot.timeline import export, links
+from bot.timeline.build import build_review
+from bot.timeline.service import link_secret
 
 _GRACE = timedelta(seconds=30)  # a timer this late means no replica is firing timers
 

@@ -22,12 +22,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.http_retry.jitter import Jitter
 
-
-class SlackError(Exception):
-    def __init__(self, code: str, method: str) -> None:
-        super().__init__(f"{method}: {code}")
-        self.code = code
-        self.method = method
+from bot.errors import SlackError
 
 
 class ScaledJitter(Jitter):

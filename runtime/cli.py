@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from .settings import Settings
+from bot.settings import Settings
 
 
 def _settings(**overrides) -> Settings:
@@ -40,8 +40,8 @@ def main(verbose: bool) -> None:
 @click.option("--port", type=int, default=None, help="Default: $PORT or 3000.")
 def serve(host: str, port: int | None) -> None:
     """Run the bot for a real workspace (HTTP, or Socket Mode when SLACK_APP_TOKEN is set)."""
-    from .app import StartupError, create_bot
-    from .server import BotServer
+    from runtime.app import StartupError, create_bot
+    from runtime.server import BotServer
 
     settings = _settings(port=port)
     try:
@@ -92,7 +92,7 @@ def _connect_socket_mode(bot, app_token: str):
 @click.option("--database", default="sqlite:///safeguard-demo.db", show_default=True)
 def demo(port: int, bot_port: int, database: str) -> None:
     """Start the sandbox workspace and the bot against it (SQLite), and print the page's URL."""
-    from .demo.launcher import run_demo
+    from runtime.demo import run_demo
 
     run_demo(sandbox_port=port, bot_port=bot_port, database_url=database)
 
@@ -104,7 +104,7 @@ def demo(port: int, bot_port: int, database: str) -> None:
               help="Default: $SAFEGUARD_PLAYBOOKS or the shipped playbooks.")
 def check(config_path: Path | None, playbooks_dir: Path | None) -> None:
     """Validate the config and every playbook; exit 1 on any error."""
-    from .check import check as run_check
+    from bot.check import check as run_check
 
     settings = _settings()
     config_path = config_path or settings.config_path
@@ -126,7 +126,7 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply the database migrations ($DATABASE_URL)."""
-    from .db.engine import Database
+    from bot.db.engine import Database
 
     database = Database(_settings().database_url)
     try:
@@ -137,7 +137,7 @@ def db_upgrade() -> None:
 
 
 def _core():
-    from .app import StartupError, build_core
+    from runtime.app import StartupError, build_core
 
     try:
         return build_core(_settings(), slack=False, migrate=False)
@@ -146,7 +146,7 @@ def _core():
 
 
 def _number(incident: str) -> int:
-    from .incidents import parse_ref
+    from bot.incidents import parse_ref
 
     number = parse_ref(incident)
     if number is None:
@@ -159,9 +159,9 @@ def _number(incident: str) -> int:
 @click.option("--format", "fmt", type=click.Choice(["md", "html", "json", "csv"]), default="md", show_default=True)
 def timeline(incident: str, fmt: str) -> None:
     """Print INCIDENT's timeline / post-incident review."""
-    from .errors import DomainError
-    from .timeline import export
-    from .timeline.build import build_review
+    from bot.errors import DomainError
+    from bot.timeline import export
+    from bot.timeline.build import build_review
 
     core = _core()
     try:
@@ -192,9 +192,9 @@ def verify(incident: str, anchors: tuple[tuple[int, str], ...]) -> None:
 
     Each --anchor SEQ:HASH (as the bot posts in the channel on close and with every export)
     must still be in the chain: that also catches events removed from the end."""
-    from .timeline.build import load_events
-    from .timeline.chain import check_anchor
-    from .timeline.chain import verify as verify_chain
+    from bot.timeline.build import load_events
+    from bot.timeline.chain import check_anchor
+    from bot.timeline.chain import verify as verify_chain
 
     core = _core()
     number = _number(incident)

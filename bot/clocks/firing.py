@@ -18,16 +18,16 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from .clock import utcnow
-from .clocks import arm_status_update
-from .core import Core
-from .db.models import Incident, RoleAssignment, Timer
-from .incidents import ref
-from .incidents.checklist import request_refresh
-from .incidents.views import role_holders
+from ..core import Core
+from ..db.models import Incident, RoleAssignment, Timer
+from ..incidents import ref
+from ..incidents.checklist import request_refresh
+from ..incidents.views import role_holders
+from ..paging import service as pages
+from ..timeline.store import append
+from .arming import arm_status_update
+from .now import utcnow
 from .outbox import enqueue
-from .paging import service as pages
-from .timeline.store import append
 
 BATCH = 200
 FAILURES_BEFORE_NOTICE = 3
