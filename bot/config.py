@@ -230,6 +230,49 @@ class Delivery(StrictModel):
     first_retry: Duration = timedelta(seconds=2)
 
 
+# --- permissions -----------------------------------------------------------------------------
+
+ANYONE, MEMBER, LEADS = "anyone", "member", "leads"
+PERMISSION_WORDS: tuple[str, ...] = (ANYONE, MEMBER, OWNER, LEADS)
+"""Words of a permission list besides role ids: anyone; a member of the incident channel; a
+holder of the step's owner role (``owner``, for steps); the config's ``leads``."""
+
+
+def _words(*words: str):
+    return PydanticField(default_factory=lambda: list(words), min_length=1)
+
+
+class Permissions(StrictModel):
+    """Who may do what, in every incident; the core checks it on every change, whoever asks.
+    The actions are the extension point of the role policy: one field each."""
+
+    declare: list[str] = _words(ANYONE)
+    step: list[str] = _words(OWNER, "incident_lead", "deputy")
+    """done / skip / undo; a playbook step may narrow it with ``who:``."""
+    assign: list[str] = _words("incident_lead", "deputy", LEADS)
+    severity: list[str] = _words("incident_lead", "deputy", LEADS)
+    resolve: list[str] = _words("incident_lead", LEADS)
+    close: list[str] = _words("incident_lead", LEADS)
+    note: list[str] = _words(MEMBER, LEADS)
+    page: list[str] = _words(MEMBER, LEADS)
+    export: list[str] = _words(MEMBER, LEADS)
+
+    @field_validator("*")
+    @classmethod
+    def _known_words(cls, value: list[str]) -> list[str]:
+        for word in value:
+            if word not in PERMISSION_WORDS:
+                check_role_name(word)
+        _unique(value, "word")
+        return value
+
+    def allowed(self, action: str) -> list[str]:
+        return list(getattr(self, action))
+
+
+PERMISSION_ACTIONS: tuple[str, ...] = tuple(Permissions.model_fields)
+
+
 def _default_status_updates() -> dict[str, timedelta]:
     return {"sev1": timedelta(minutes=30)}
 
@@ -246,6 +289,7 @@ class OrgConfig(StrictModel):
     )
     archive_on_close: bool = True
     delivery: Delivery = PydanticField(default_factory=Delivery)
+    permissions: Permissions = PydanticField(default_factory=Permissions)
 
     @model_validator(mode="after")
     def _cross_checks(self, info: ValidationInfo) -> OrgConfig:
@@ -253,7 +297,7 @@ class OrgConfig(StrictModel):
             if not role.label:
                 role.label = name.replace("_", " ").capitalize()
         if not deferred(info):
-            found = config_problems(self.model_dump(by_alias=True))
+            found = config_problems(self.model_dump(by_alias=True, exclude_unset=True))
             if found:
                 raise ValueError("; ".join(f"{format_loc(loc)}: {msg}" for loc, msg in found))
         return self
@@ -292,6 +336,7 @@ def config_problems(data: Any) -> list[tuple[Loc, str]]:
     if not isinstance(data, dict):
         return []
     found: list[tuple[Loc, str]] = []
+    found.extend(_permission_problems(data))
     pagers = data.get("pagers") if isinstance(data.get("pagers"), dict) else {}
     people = data.get("people") if isinstance(data.get("people"), dict) else {}
     roles = data.get("roles") if isinstance(data.get("roles"), dict) else {}
@@ -327,6 +372,27 @@ def config_problems(data: Any) -> list[tuple[Loc, str]]:
                             f"{user} has no email under people, but level {index + 1} of role "
                             f"{name!r} notifies by email",
                         ))
+    return found
+
+
+def _permission_problems(data: dict[str, Any]) -> list[tuple[Loc, str]]:
+    """A role named in `permissions:` must be a configured role (a typo would lock people out)."""
+    permissions = data.get("permissions")
+    roles = data.get("roles") if isinstance(data.get("roles"), dict) else {}
+    if not isinstance(permissions, dict):
+        return []
+    found: list[tuple[Loc, str]] = []
+    for action, words in permissions.items():
+        if not isinstance(words, list):
+            continue
+        for n, word in enumerate(words):
+            if word == OWNER and action != "step":
+                found.append((("permissions", action, n), f"{OWNER!r} means the owner of a step: only for step"))
+            if not isinstance(word, str) or word in PERMISSION_WORDS or not ROLE_NAME.match(word):
+                continue
+            if word not in roles:
+                known = ", ".join([*PERMISSION_WORDS, *sorted(roles)])
+                found.append((("permissions", action, n), f"unknown role {word!r} (use one of: {known})"))
     return found
 
 

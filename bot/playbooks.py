@@ -26,6 +26,7 @@ from pydantic import Field as PydanticField
 
 from .config import (
     DEFERRED,
+    LEADS,
     OWNER,
     OrgConfig,
     RoleName,
@@ -93,6 +94,10 @@ class Field(StrictModel):
     text fields only)."""
     required: bool = True
     hint: str = ""
+    private: bool = False
+    """Kept on the timeline, never shown in Slack (a classification describes the material)."""
+    pattern_hint: str | None = None
+    """Shown instead of the regular expression when a value does not match (text fields)."""
 
     model_config = StrictModel.model_config | {"coerce_numbers_to_str": True}
 
@@ -125,6 +130,13 @@ class Field(StrictModel):
             re.compile(value)
         except re.error as exc:
             raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        return value
+
+    @field_validator("pattern_hint")
+    @classmethod
+    def _pattern_hint(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("pattern") is None:
+            raise ValueError("pattern_hint explains a pattern: give the field a pattern too")
         return value
 
     def accepts(self, value: str) -> bool:
@@ -195,6 +207,27 @@ class Step(StrictModel):
     fields: list[Field] = []
     timers: list[Timer] = []
     help: str = ""
+    who: list[str] | None = None
+    """Narrows who may do, skip or undo this step (the ``step`` permission): ``owner`` and role
+    ids, e.g. ``[child_safety_specialist]``."""
+
+    @field_validator("who")
+    @classmethod
+    def _who(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("who: needs at least one role (or leave it out)")
+        for word in value:
+            if word not in (OWNER, LEADS):
+                check_role_name(word)
+        return value
+
+    @property
+    def has_legal_clock(self) -> bool:
+        """A clock with a ``law:`` basis that ends with the work (a lasting one, such as the
+        preservation review, is meant to run past ``close``)."""
+        return any(t.basis.lower().startswith("law") and not t.outlives_close for t in self.timers)
 
     def field(self, field_id: str) -> Field:
         for item in self.fields:
@@ -215,6 +248,8 @@ class Playbook(StrictModel):
     private: bool = True
     roles: list[RoleName] = []
     """Roles invited at declaration."""
+    restricted: bool = False
+    """The channel holds only the holders of the playbook's roles and the leads (2258B(c))."""
     steps: list[Step] = PydanticField(min_length=1)
 
     @model_validator(mode="after")
@@ -367,6 +402,9 @@ def reference_problems(data: Any, roles: Iterable[str] | None) -> list[tuple[Loc
                     ))
             check_role((*here, "timers", n, "remind"), timer.get("remind"), owner_ok=True)
             check_role((*here, "timers", n, "page"), timer.get("page"))
+        for n, word in _strings(step.get("who")):
+            if word != LEADS:
+                check_role((*here, "who", n), word, owner_ok=True)
 
     found.extend(_cycles(steps, step_index))
     return found

@@ -5,11 +5,15 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.core import Core
-from handlers import actions, commands, events, shortcuts, views
+
+from . import actions, commands, context, errors, events, shortcuts, views
 
 
 def register(app: App, core: Core) -> dict[str, list[str]]:
-    """Register every listener; returns what was registered, by kind (checked against app.yaml)."""
+    """Middleware, the error handler, then every listener; returns the listeners registered, by
+    kind (checked against app.yaml)."""
+    errors.register(app, core)
+    context.register(app, core)
     return {
         "commands": commands.register(app, core),
         "actions": actions.register(app, core),

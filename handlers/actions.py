@@ -1,62 +1,74 @@
-"""Buttons: the checklist's Done / Skip / Undo, and a page's Acknowledge."""
+"""Buttons: the checklist's Done / Skip / Undo / Close, and a page's Acknowledge. The incident
+comes from the middleware (a button naming another incident than its channel's is refused)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot.core import Core
 from bot.errors import InvalidInput
-from bot.incidents import queries, steps
+from bot.incidents import steps
 from bot.paging import service as pages
-from handlers import modals
-from handlers.replies import guarded
+
+from . import modals
+from .present import say
+from .replies import answering
 
 
-def _target(core: Core, body: dict[str, Any]) -> tuple[int, str, str]:
-    value = body["actions"][0].get("value", "")
-    number, _, step_id = value.partition(":")
-    if not (number.isascii() and number.isdigit()) or not step_id:
+def _step(body: dict[str, Any], context: BoltContext) -> tuple[int, str]:
+    value = str(body["actions"][0].get("value") or "")
+    step_id = value.partition(":")[2].strip().lower()
+    if context.get("incident") is None or not step_id or len(step_id) > 100:
         raise InvalidInput("That button is out of date; use `/incident status`.")
-    user = body["user"]["id"]
-    queries.check_access(core, int(number), user)
-    return int(number), step_id, user
+    return context["incident"], step_id
+
+
+def _trigger(body: dict[str, Any]) -> str:
+    return str(body.get("trigger_id") or "")
 
 
 def register(app: App, core: Core) -> list[str]:
-    @guarded
-    def step_done(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    @answering
+    def step_done(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         ack()
-        number, step_id, user = _target(core, body)
+        number, step_id = _step(body, context)
         if steps.missing_fields(core, number, step_id, {}):
-            modals.open_step_fields(core, body["trigger_id"], number, step_id, {})
+            modals.open_step_fields(core, _trigger(body), number, step_id, context["actor"], {})
             return
-        steps.complete(core, number, step_id, user, {})
+        steps.complete(core, number, step_id, context["actor"], {})
 
-    @guarded
-    def step_skip(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    @answering
+    def step_skip(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         ack()
-        number, step_id, _user = _target(core, body)
-        steps.step_definition(core, number, step_id)
-        modals.open_skip(core, body["trigger_id"], number, step_id)
+        number, step_id = _step(body, context)
+        modals.open_skip(core, _trigger(body), number, step_id, context["actor"])
 
-    @guarded
-    def step_undo(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    @answering
+    def step_undo(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         ack()
-        number, step_id, user = _target(core, body)
-        steps.reopen(core, number, step_id, user)
+        number, step_id = _step(body, context)
+        modals.open_undo(core, _trigger(body), number, step_id, context["actor"])
 
-    @guarded
-    def page_ack(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
+    @answering
+    def incident_close(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         ack()
-        value = body["actions"][0].get("value", "")
-        page_id = int(value) if value.isascii() and value.isdigit() else None
-        text = pages.acknowledge(core, body["user"]["id"], page_id=page_id)
-        respond(text=text, response_type="ephemeral", replace_original=False)
+        if context.get("incident") is None:
+            raise InvalidInput("That button is out of date; use `/incident status`.")
+        modals.open_close(core, _trigger(body), context["incident"], context["actor"])
+
+    @answering
+    def page_ack(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+        ack()
+        value = str(body["actions"][0].get("value") or "")
+        page_id = int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
+        outcome = pages.acknowledge(core, context["actor"], page_id=page_id)
+        respond(text=say(core, outcome), response_type="ephemeral", replace_original=False)
 
     app.action("step_done")(step_done)
     app.action("step_skip")(step_skip)
     app.action("step_undo")(step_undo)
+    app.action("incident_close")(incident_close)
     app.action("page_ack")(page_ack)
-    return ["step_done", "step_skip", "step_undo", "page_ack"]
+    return ["step_done", "step_skip", "step_undo", "incident_close", "page_ack"]

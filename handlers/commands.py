@@ -1,4 +1,5 @@
-"""`/incident …`: one listener, a table of subcommands."""
+"""`/incident …`: one listener, a table of subcommands. Each parses, calls one core function with
+the acting user and the incident the middleware resolved, and says the outcome."""
 
 from __future__ import annotations
 
@@ -6,17 +7,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltContext, Respond
 
 from bot.core import Core
 from bot.errors import InvalidInput
 from bot.incidents import lifecycle, people, queries, steps
 from bot.incidents.declare import declare, playbook_list, validate
+from bot.outcomes import Outcome
 from bot.paging import service as pages
 from bot.timeline import service as timeline
-from handlers import modals
-from handlers.parsing import head_rest, parse_fields, parse_user, split_command
-from handlers.replies import ephemeral, guarded, respond_later
+
+from . import modals
+from .context import named_in_command
+from .parsing import head_rest, parse_fields, parse_user, split_command
+from .present import say
+from .replies import answering, ephemeral
 
 
 @dataclass
@@ -28,26 +33,33 @@ class Ctx:
     channel: str
     trigger_id: str
     rest: str
+    number: int | None  # the incident (resolved by the middleware), None outside one
 
     def incident(self) -> int:
-        number = queries.incident_number_for_channel(self.core, self.channel)
-        if number is None:
-            raise InvalidInput("Run this in an incident channel (see `/incident list`).")
-        queries.check_access(self.core, number, self.user)
-        return number
+        if self.number is None:
+            raise InvalidInput("Run this in an incident channel (see `/incident list`), or, as an incident "
+                               "lead, name it: `/incident status INC-7`.")
+        return self.number
 
     def reply(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         self.ack(**ephemeral(text, blocks))
 
+    def said(self, outcome: Outcome) -> None:
+        self.reply(say(self.core, outcome))
+
 
 def register(app: App, core: Core) -> list[str]:
-    @guarded(deadline=core.settings.ack_deadline)
-    def incident_command(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
-        sub, rest = split_command(body.get("text", ""))
-        ctx = Ctx(core, ack, respond, body["user_id"], body.get("channel_id", ""), body.get("trigger_id", ""), rest)
+    @answering(deadline=core.settings.ack_deadline)
+    def incident_command(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+        text = str(body.get("text") or "")
+        named_sub, _, named_rest = named_in_command(text)
+        sub, rest = split_command(text) if not named_sub else (named_sub.lower(), named_rest)
+        ctx = Ctx(core, ack, respond, context["actor"], str(body.get("channel_id") or ""),
+                  str(body.get("trigger_id") or ""), rest, context.get("incident"))
         handler = SUBCOMMANDS.get(sub)
         if handler is None:
-            ctx.reply(f"Unknown command `{sub}`. " + core.render.text("slack/help.txt.j2", playbooks=playbook_list(core)))
+            ctx.reply(f"Unknown command `{sub[:40]}`. " + core.render.text("slack/help.txt.j2",
+                                                                             playbooks=playbook_list(core)))
             return
         handler(ctx)
 
@@ -67,20 +79,16 @@ def _declare(ctx: Ctx) -> None:
     playbook_id, summary = head_rest(ctx.rest)
     playbook_id = playbook_id.lower()
     validate(ctx.core, playbook_id, summary)  # mistakes are answered in the ack itself
-    # Ack first (Slack's 3 s, and the bot's own latency target), then write the incident:
-    # the confirmation with its number follows on the response_url.
-    ctx.ack()
-
-    def write() -> str:
-        declared = declare(ctx.core, playbook_id=playbook_id, summary=summary, user=ctx.user,
-                           channel_id=ctx.channel)
-        return ctx.core.render.text("slack/declared.txt.j2", declared=declared)
-
-    respond_later(ctx.core, ctx.respond, write)
+    # Written before the ack: an acknowledged declaration is never lost. When the database is
+    # slow the ack goes out by the deadline ("working on it") and the answer follows.
+    declared = declare(ctx.core, playbook_id=playbook_id, summary=summary, actor=ctx.user, channel_id=ctx.channel)
+    ctx.reply(ctx.core.render.text("slack/declared.txt.j2", declared=declared))
 
 
 def _status(ctx: Ctx) -> None:
-    view = queries.status_view(ctx.core, ctx.incident())
+    number = ctx.incident()
+    queries.check_access(ctx.core, number, ctx.user)
+    view = queries.status_view(ctx.core, number)
     blocks = ctx.core.render.blocks("slack/status.json.j2", incident=view)
     ctx.reply(ctx.core.render.text("slack/checklist.txt.j2", incident=view), blocks)
 
@@ -97,22 +105,21 @@ def _done(ctx: Ctx) -> None:
     if missing:
         steps.check_given(ctx.core, number, step_id, values)  # a typo is said, not dropped
         ctx.ack()
-        modals.open_step_fields(ctx.core, ctx.trigger_id, number, step_id, values)
+        modals.open_step_fields(ctx.core, ctx.trigger_id, number, step_id, ctx.user, values)
         return
-    result = steps.complete(ctx.core, number, step_id, ctx.user, values)
-    ctx.reply(result)
+    ctx.said(steps.complete(ctx.core, number, step_id, ctx.user, values))
 
 
 def _skip(ctx: Ctx) -> None:
     number = ctx.incident()
     step_id, reason = head_rest(ctx.rest)
-    step_id = step_id.lower()
-    ctx.reply(steps.skip(ctx.core, number, step_id, ctx.user, reason))
+    ctx.said(steps.skip(ctx.core, number, step_id.lower(), ctx.user, reason))
 
 
 def _undo(ctx: Ctx) -> None:
     number = ctx.incident()
-    ctx.reply(steps.reopen(ctx.core, number, ctx.rest.strip().lower(), ctx.user))
+    step_id, reason = head_rest(ctx.rest)
+    ctx.said(steps.reopen(ctx.core, number, step_id.lower(), ctx.user, reason))
 
 
 def _assign(ctx: Ctx) -> None:
@@ -120,50 +127,52 @@ def _assign(ctx: Ctx) -> None:
     parts = ctx.rest.split()
     if len(parts) != 2:
         raise InvalidInput("Usage: `/incident assign ROLE @user`.")
-    ctx.reply(people.assign(ctx.core, number, parts[0].lower(), parse_user(parts[1]), ctx.user))
+    ctx.said(people.assign(ctx.core, number, ctx.user, parts[0].lower(), parse_user(parts[1])))
 
 
 def _note(ctx: Ctx) -> None:
-    number = ctx.incident()
-    ctx.reply(lifecycle.add_note(ctx.core, number, ctx.rest, ctx.user))
+    ctx.said(lifecycle.add_note(ctx.core, ctx.incident(), ctx.user, ctx.rest))
 
 
 def _correct(ctx: Ctx) -> None:
     number = ctx.incident()
     target, text = head_rest(ctx.rest)
-    ctx.reply(lifecycle.add_correction(ctx.core, number, target, text, ctx.user))
+    ctx.said(lifecycle.add_correction(ctx.core, number, ctx.user, target, text))
 
 
 def _page(ctx: Ctx) -> None:
     number = ctx.incident()
     role, reason = head_rest(ctx.rest)
-    role = role.lower()
-    ctx.reply(pages.page_by_hand(ctx.core, number, role.strip(), reason.strip(), ctx.user))
+    ctx.said(pages.page_by_hand(ctx.core, number, ctx.user, role.lower().strip(), reason.strip()))
 
 
 def _ack(ctx: Ctx) -> None:
-    number = queries.incident_number_for_channel(ctx.core, ctx.channel)
-    ctx.reply(pages.acknowledge(ctx.core, ctx.user, incident_id=number))
+    ctx.said(pages.acknowledge(ctx.core, ctx.user, incident_id=ctx.number))
 
 
 def _severity(ctx: Ctx) -> None:
-    number = ctx.incident()
-    ctx.reply(lifecycle.set_severity(ctx.core, number, ctx.rest.strip(), ctx.user))
+    ctx.said(lifecycle.set_severity(ctx.core, ctx.incident(), ctx.user, ctx.rest))
 
 
 def _resolve(ctx: Ctx) -> None:
-    number = ctx.incident()
-    ctx.reply(lifecycle.resolve(ctx.core, number, ctx.rest.strip(), ctx.user))
+    ctx.said(lifecycle.resolve(ctx.core, ctx.incident(), ctx.user, ctx.rest.strip()))
 
 
 def _close(ctx: Ctx) -> None:
     number = ctx.incident()
-    ctx.reply(lifecycle.close(ctx.core, number, ctx.user))
+    word, reason = head_rest(ctx.rest)
+    if word.lower() == "anyway":
+        ctx.said(lifecycle.close(ctx.core, number, ctx.user, anyway=reason))
+    elif word:
+        raise InvalidInput("Usage: `/incident close`, or `/incident close anyway REASON…` to close with "
+                           "legal steps still open (the reason is recorded).")
+    else:
+        ctx.said(lifecycle.close(ctx.core, number, ctx.user))
 
 
 def _timeline(ctx: Ctx) -> None:
     number = ctx.incident()
-    ctx.reply(timeline.post_to_channel(ctx.core, number, (ctx.rest.strip() or "md").lower(), ctx.user))
+    ctx.said(timeline.post_to_channel(ctx.core, number, ctx.user, (ctx.rest.strip() or "md").lower()))
 
 
 SUBCOMMANDS: dict[str, Callable[[Ctx], None]] = {

@@ -1,4 +1,5 @@
-"""Opening modals (the declare form, a step's fields, a skip reason)."""
+"""Opening modals: the declare form, a step's fields, a skip reason, and the confirmations of
+the irreversible acts (Undo, Close). Each checks the policy before it opens."""
 
 from __future__ import annotations
 
@@ -7,40 +8,59 @@ from typing import Any
 
 from bot.core import Core
 from bot.errors import InvalidInput, SlackError
-from bot.incidents import steps
+from bot.incidents import lifecycle, steps
+from bot.policy import authorize
 
 
 def _open(core: Core, trigger_id: str, view: dict[str, Any], again: str) -> None:
     try:
         core.gateway.open_view(trigger_id, view)
     except SlackError as err:
-        if err.code in ("expired_trigger_id", "invalid_trigger_id"):  # Slack allows 3 s to open it
+        if err.code in ("expired_trigger_id", "invalid_trigger_id", "exchanged_trigger_id"):  # Slack allows 3 s
             raise InvalidInput(f"Slack needed the form sooner than the bot could open it; {again}.") from None
         raise
+
+
+def _meta(**values: Any) -> str:
+    return json.dumps(values)
 
 
 def open_declare(core: Core, trigger_id: str, channel_id: str) -> None:
     view = core.render.blocks(
         "slack/declare_modal.json.j2",
         playbooks=sorted(core.playbooks.values(), key=lambda p: p.title),
-        metadata=json.dumps({"channel": channel_id}),
+        metadata=_meta(channel=channel_id),
     )
     _open(core, trigger_id, view, "run `/incident declare` again")
 
 
-def open_step_fields(core: Core, trigger_id: str, incident: int, step_id: str, values: dict[str, Any]) -> None:
+def open_step_fields(core: Core, trigger_id: str, incident: int, step_id: str, actor: str,
+                     values: dict[str, Any]) -> None:
     step = steps.step_definition(core, incident, step_id)
+    authorize(core, incident, actor, "step", step_id=step_id)
     view = core.render.blocks(
-        "slack/step_modal.json.j2", step=step, values=values,
-        metadata=json.dumps({"incident": incident, "step": step_id}),
+        "slack/step_modal.json.j2", step=step, values=steps.prefill(core, incident, step_id, values),
+        metadata=_meta(incident=incident, step=step_id),
     )
     _open(core, trigger_id, view, f"run `/incident done {step_id}` again, or give the fields in the command")
 
 
-def open_skip(core: Core, trigger_id: str, incident: int, step_id: str) -> None:
+def open_skip(core: Core, trigger_id: str, incident: int, step_id: str, actor: str) -> None:
     step = steps.step_definition(core, incident, step_id)
-    view = core.render.blocks(
-        "slack/skip_modal.json.j2", step=step,
-        metadata=json.dumps({"incident": incident, "step": step_id}),
-    )
+    authorize(core, incident, actor, "step", step_id=step_id)
+    view = core.render.blocks("slack/skip_modal.json.j2", step=step, metadata=_meta(incident=incident, step=step_id))
     _open(core, trigger_id, view, f"click again, or type `/incident skip {step_id} REASON`")
+
+
+def open_undo(core: Core, trigger_id: str, incident: int, step_id: str, actor: str) -> None:
+    step = steps.step_definition(core, incident, step_id)
+    authorize(core, incident, actor, "step", step_id=step_id)
+    view = core.render.blocks("slack/undo_modal.json.j2", step=step, after=steps.waiting_on(core, incident, step_id),
+                              metadata=_meta(incident=incident, step=step_id))
+    _open(core, trigger_id, view, f"click again, or type `/incident undo {step_id} REASON`")
+
+
+def open_close(core: Core, trigger_id: str, incident: int, actor: str) -> None:
+    preview = lifecycle.close_preview(core, incident, actor)
+    view = core.render.blocks("slack/close_modal.json.j2", preview=preview, metadata=_meta(incident=incident))
+    _open(core, trigger_id, view, "click again, or type `/incident close`")

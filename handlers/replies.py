@@ -10,12 +10,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bot.errors import DomainError
+from .errors import explain
 
 log = logging.getLogger(__name__)
-
-SORRY = ":warning: Something went wrong on our side; nothing you did was lost. Try again, and tell the bot's maintainers if it persists."
-
 
 def ephemeral(text: str, blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"response_type": "ephemeral", "text": text}
@@ -127,14 +124,12 @@ class Answer:
         self()  # a listener that said nothing is still acknowledged (the watch then finds it acked)
 
 
-def guarded(listener: Callable[..., None] | None = None, *, deadline: float | None = None) -> Any:
-    """Domain errors become an ephemeral message; anything else is logged and apologised for.
-
-    Works for listeners that may or may not have acked yet: before the ack the message rides
-    on the ack, after it on `respond` (the response_url). With `deadline`, the ack is sent by
-    then even when the listener is still working (see `Answer`)."""
+def answering(listener: Callable[..., None] | None = None, *, deadline: float | None = None) -> Any:
+    """A listener whose answer reaches Slack in time and whose errors are answered (see
+    `errors.explain`), before the ack on the ack, after it on the response_url. With
+    `deadline`, the ack is sent by then even while the listener is still working (`Answer`)."""
     if listener is None:
-        return functools.partial(guarded, deadline=deadline)
+        return functools.partial(answering, deadline=deadline)
 
     @functools.wraps(listener)
     def wrapper(*args: Any, **kwargs: Any) -> None:
@@ -142,32 +137,9 @@ def guarded(listener: Callable[..., None] | None = None, *, deadline: float | No
         kwargs["ack"] = answer
         try:
             listener(*args, **kwargs)
-        except DomainError as err:
-            answer.tell(f":no_entry: {err}")
-        except Exception:
-            log.exception("listener %s failed", listener.__name__)
-            answer.tell(SORRY)
+        except Exception as err:
+            answer.tell(explain(err, where=listener.__name__).text)
         finally:
             answer.finish()
 
     return wrapper
-
-
-def respond_later(core, respond: Callable[..., Any], work: Callable[[], str]) -> None:
-    """Run `work` after the ack on the core's after-ack threads and post what it returns (or
-    its error) as an ephemeral message on the response_url."""
-
-    def run() -> None:
-        try:
-            text = work()
-        except DomainError as err:
-            text = f":no_entry: {err}"
-        except Exception:
-            log.exception("work after the ack failed")
-            text = SORRY
-        try:
-            respond(text=text, response_type="ephemeral", replace_original=False)
-        except Exception:
-            log.exception("could not answer on the response_url: %s", text)
-
-    core.after_ack.submit(run)

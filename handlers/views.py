@@ -1,4 +1,5 @@
-"""Modal submissions: declare, a step's fields, a skip reason."""
+"""Modal submissions: declare, a step's fields, a skip or undo reason, the close confirmation.
+Mistakes are shown at their field; the incident comes from the middleware (private_metadata)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import json
 import logging
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltContext
 
 from bot.core import Core
-from bot.errors import DomainError, InvalidInput, SlackError
-from bot.incidents import queries, steps
+from bot.errors import InvalidInput, SlackError
+from bot.incidents import lifecycle, steps
 from bot.incidents.declare import declare, validate
-from handlers.replies import SORRY, Answer
+
+from .errors import explain, modal_errors
+from .replies import Answer
 
 log = logging.getLogger(__name__)
 
@@ -20,62 +23,84 @@ log = logging.getLogger(__name__)
 def values_of(view: dict[str, Any]) -> dict[str, str]:
     """`state.values` → {block_id: plain value} for the element types our modals use."""
     out: dict[str, str] = {}
-    for block_id, actions in view.get("state", {}).get("values", {}).items():
+    state = view.get("state") if isinstance(view.get("state"), dict) else {}
+    values = state.get("values") if isinstance(state.get("values"), dict) else {}
+    for block_id, actions in values.items():
+        if not isinstance(actions, dict):
+            continue
         for element in actions.values():
+            if not isinstance(element, dict):
+                continue
             kind = element.get("type")
             if kind == "static_select":
                 option = element.get("selected_option")
-                value = option["value"] if option else None
+                value = option.get("value") if isinstance(option, dict) else None
             elif kind == "users_select":
                 value = element.get("selected_user")
             else:
                 value = element.get("value")
-            if value not in (None, ""):
-                out[block_id] = value
+            if isinstance(value, str | int | float) and value != "":
+                out[str(block_id)] = str(value)
     return out
 
 
-def first_input(view: dict[str, Any]) -> str:
-    """Where to show an error that belongs to no one field (Slack needs an input block id)."""
-    return next((b["block_id"] for b in view.get("blocks", []) if b.get("type") == "input"), "summary")
+def _meta(view: dict[str, Any]) -> dict[str, Any]:
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+    except (TypeError, ValueError):
+        meta = None
+    if not isinstance(meta, dict):
+        raise InvalidInput("That form is out of date; open it again.")
+    return meta
 
 
-def _answer_errors(ack: Ack, err: DomainError, default_block: str) -> None:
-    fields = err.fields if isinstance(err, InvalidInput) and err.fields else {default_block: str(err)}
-    ack(response_action="errors", errors=fields)
+def _step_of(view: dict[str, Any], context: BoltContext) -> tuple[int, str]:
+    step = _meta(view).get("step")
+    if context.get("incident") is None or not isinstance(step, str) or not step:
+        raise InvalidInput("That form is out of date; open it again.")
+    return context["incident"], step
+
+
+def submission(handler):
+    """A view listener whose mistakes are shown in the modal, at their field."""
+
+    def listener(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+        try:
+            handler(body, view if isinstance(view, dict) else {}, context)
+        except Exception as err:
+            ack(**modal_errors(explain(err, where=handler.__name__), view))
+            return
+        ack()
+
+    listener.__name__ = handler.__name__
+    return listener
 
 
 def register(app: App, core: Core) -> list[str]:
-    def on_declare(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+    def on_declare(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
         values = values_of(view)
-        meta = json.loads(view.get("private_metadata") or "{}")
-        user = body["user"]["id"]
+        user = context["actor"]
         try:  # mistakes are shown in the modal; this touches no database
             validate(core, values.get("playbook", ""), values.get("summary", ""), values.get("severity"))
-        except DomainError as err:
-            _answer_errors(ack, err, "playbook" if "playbook" in str(err) else "summary")
+            channel = _meta(view).get("channel")
+        except Exception as err:
+            ack(**modal_errors(explain(err, where="declare modal"), view))
             return
+        channel = channel if isinstance(channel, str) else None
         # Write the incident before the modal closes (a crash then loses nothing the user was
         # told about), but close it by the deadline if the database is slow: a submission that
         # outlived Slack's 3 s would stay open and invite a second incident.
-        channel = meta.get("channel")
         answer = Answer(ack, lambda text, **_: _tell(channel, user, text), core.settings.ack_deadline,
                         placeholder={})
         try:
             declared = declare(core, playbook_id=values.get("playbook", ""), summary=values.get("summary", ""),
-                               severity=values.get("severity"), user=user, channel_id=channel)
-        except DomainError as err:
+                               severity=values.get("severity"), actor=user, channel_id=channel)
+        except Exception as err:
+            reply = explain(err, where="declare modal")
             if answer.late:
-                _tell(channel, user, f":no_entry: {err}")
+                _tell(channel, user, reply.text)
             else:
-                _answer_errors(answer, err, "playbook" if "playbook" in str(err) else "summary")
-            return
-        except Exception:
-            log.exception("declaring from the modal failed")
-            if answer.late:
-                _tell(channel, user, SORRY)
-            else:
-                answer(response_action="errors", errors={"summary": SORRY})
+                answer(**modal_errors(reply, view))
             return
         answer()  # the modal closes (the watcher may have closed it already)
         _tell(channel, user, core.render.text("slack/declared.txt.j2", declared=declared))
@@ -84,31 +109,33 @@ def register(app: App, core: Core) -> list[str]:
         try:
             core.gateway.tell(channel, user, text)
         except SlackError:
-            log.exception("could not tell %s: %s", user, text)
+            log.warning("could not tell %s the outcome of a declaration", user)
 
-    def on_step_fields(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        meta = json.loads(view.get("private_metadata") or "{}")
-        user = body["user"]["id"]
-        try:
-            queries.check_access(core, meta["incident"], user)
-            steps.complete(core, meta["incident"], meta["step"], user, values_of(view))
-        except DomainError as err:
-            _answer_errors(ack, err, first_input(view))
-            return
-        ack()
+    @submission
+    def on_step_fields(body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+        number, step = _step_of(view, context)
+        steps.complete(core, number, step, context["actor"], values_of(view))
 
-    def on_step_skip(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        meta = json.loads(view.get("private_metadata") or "{}")
-        user = body["user"]["id"]
-        try:
-            queries.check_access(core, meta["incident"], user)
-            steps.skip(core, meta["incident"], meta["step"], user, values_of(view).get("reason", ""))
-        except DomainError as err:
-            ack(response_action="errors", errors={"reason": str(err)})
-            return
-        ack()
+    @submission
+    def on_step_skip(body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+        number, step = _step_of(view, context)
+        steps.skip(core, number, step, context["actor"], values_of(view).get("reason", ""))
+
+    @submission
+    def on_step_undo(body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+        number, step = _step_of(view, context)
+        steps.reopen(core, number, step, context["actor"], values_of(view).get("reason", ""))
+
+    @submission
+    def on_close(body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+        if context.get("incident") is None:
+            raise InvalidInput("That form is out of date; open it again.")
+        reason = values_of(view).get("reason")
+        lifecycle.close(core, context["incident"], context["actor"], anyway=reason)
 
     app.view("declare")(on_declare)
     app.view("step_fields")(on_step_fields)
     app.view("step_skip")(on_step_skip)
-    return ["declare", "step_fields", "step_skip"]
+    app.view("step_undo")(on_step_undo)
+    app.view("incident_close")(on_close)
+    return ["declare", "step_fields", "step_skip", "step_undo", "incident_close"]

@@ -334,8 +334,8 @@ def test_steps_can_still_be_worked_after_resolve(bot, clock):
     assert "done" in run(bot, LEAD, "done ncmec-report report_id=123456", channel)
     assert [t for t in timers(bot, step_id="hold-review") if t.state == "pending"]  # the hold's clock started
     assert not [t for t in timers(bot, step_id="ncmec-report") if t.state == "pending"]
-    run(bot, LEAD, "close", channel)
-    assert "closed" in run(bot, LEAD, "undo ncmec-report", channel)
+    run(bot, LEAD, "close anyway closing early in this test", channel)
+    assert "closed" in run(bot, LEAD, "undo ncmec-report wrong report id", channel)
 
 
 # -- status updates -----------------------------------------------------------------------
@@ -411,7 +411,7 @@ def test_preservation_review_330_days_after_the_report_survives_close(bot, clock
 
     run(bot, LEGAL, "done preservation-hold hold_ref=HOLD-9", channel)
     run(bot, LEAD, "resolve Reported and preserved", channel)
-    run(bot, LEAD, "close", channel)
+    run(bot, LEAD, "close anyway closing early in this test", channel)
     wait_for(lambda: bot.ws.channel(channel.id).is_archived, what="the channel to be archived")
     pending = [t for t in timers(bot) if t.state == "pending"]
     assert [t.id for t in pending] == [review.id]  # everything else stopped with the incident
@@ -441,7 +441,7 @@ def test_a_skipped_report_starts_no_preservation_clock(bot, clock):
     channel = confirmed(bot, clock)
     run(bot, LEAD, "skip ncmec-report Already reported under INC-3", channel)
     assert not [t for t in timers(bot, step_id="hold-review") if t.state == "pending"]
-    run(bot, LEAD, "close", channel)
+    run(bot, LEAD, "close anyway closing early in this test", channel)
     assert not [t for t in timers(bot) if t.state == "pending"] and not events(bot, "timer_kept")
     advance(bot, clock, timedelta(days=331))
     assert not [m for m in bot.ws.dms(LEGAL) if "preservation hold" in m.text]
@@ -456,7 +456,7 @@ def test_a_skipped_confirmation_still_starts_the_report_deadline(bot, clock):
 
 def test_close_before_the_report_deadline_stops_its_reminders(bot, clock, pd):
     channel = confirmed(bot, clock)
-    run(bot, LEAD, "close", channel)
+    run(bot, LEAD, "close anyway closing early in this test", channel)
     assert not [t for t in timers(bot) if t.state == "pending"] and not events(bot, "timer_kept")
     before = len(bot.ws.dms(LEAD)) + len(bot.ws.dms(SPEC))
     advance(bot, clock, timedelta(hours=25))
@@ -490,7 +490,7 @@ def test_close_cancels_the_clocks_and_pending_escalation(bot, clock, pd):
     channel = confirmed(bot, clock)
     advance(bot, clock, timedelta(hours=24, seconds=1))
     assert page_dms(bot, LEGAL)
-    run(bot, LEAD, "close", channel)
+    run(bot, LEAD, "close anyway closing early in this test", channel)
     assert not [t for t in timers(bot) if t.state == "pending"]
     assert not events(bot, "timer_kept")  # no legal clock was running yet
     advance(bot, clock, timedelta(hours=2))
@@ -505,7 +505,7 @@ def test_close_withdraws_open_and_unanswered_pages_and_resolves_them_on_pagerdut
     run(bot, LEAD, "page legal Second opinion", channel)  # page #2: open, Slack and e-mail only
     assert pd.incidents == {"safeguard-page-1": "triggered"}
 
-    run(bot, LEAD, "close", channel)
+    run(bot, LEAD, "close anyway closing early in this test", channel)
     withdrawn = events(bot, "page_withdrawn")
     assert [(e["data"]["page"], e["data"]["was"], e["actor"]) for e in withdrawn] == [
         (1, "unanswered", LEAD), (2, "open", LEAD)]
@@ -572,7 +572,7 @@ def test_a_closed_channel_that_is_kept_says_closed_in_its_topic(clock, sandbox, 
     bot = start_bot(clock, sandbox, db_url, pd, smtp, tmp_path, changes={"archive_on_close": False})
     try:
         channel = declare(bot)
-        run(bot, LEAD, "close", channel)
+        run(bot, LEAD, "close anyway closing early in this test", channel)
         assert not bot.ws.channel(channel.id).is_archived
         assert "SEV1 · CLOSED" in bot.ws.channel(channel.id).topic["value"]
     finally:
@@ -595,7 +595,7 @@ def test_a_report_undone_and_logged_again_keeps_one_clock_from_the_first_filing(
     channel = confirmed(bot, clock)
     run(bot, LEAD, "done ncmec-report report_id=111", channel)
     [first] = [e for e in events(bot, "step_done") if e["data"]["values"].get("report_id") == "111"]
-    run(bot, LEAD, "undo ncmec-report", channel)
+    run(bot, LEAD, "undo ncmec-report wrong report id", channel)
     advance(bot, clock, timedelta(days=40))  # corrected weeks later: the year still runs from the filing
     run(bot, LEAD, "done ncmec-report report_id=222", channel)
     pending = [t for t in timers(bot, step_id="hold-review") if t.state == "pending"]
@@ -610,7 +610,7 @@ def test_a_report_undone_then_skipped_keeps_its_preservation_clock(bot, clock):
     channel = confirmed(bot, clock)
     run(bot, LEAD, "done ncmec-report report_id=111", channel)
     [review] = [t for t in timers(bot, step_id="hold-review") if t.state == "pending"]
-    run(bot, LEAD, "undo ncmec-report", channel)
+    run(bot, LEAD, "undo ncmec-report wrong report id", channel)
     run(bot, LEAD, "skip ncmec-report Filed under INC-3 instead", channel)
     assert [t.id for t in timers(bot, step_id="hold-review") if t.state == "pending"] == [review.id]
 
@@ -622,7 +622,7 @@ def test_a_preservation_clock_armed_before_the_flag_existed_survives_close(bot, 
     with bot.core.db.tx() as session:  # as a version without `outlives_close` armed it
         row = session.get(Timer, review.id)
         row.spec = {k: v for k, v in row.spec.items() if k != "outlives_close"}
-    run(bot, LEAD, "close", channel)
+    run(bot, LEAD, "close anyway closing early in this test", channel)
     assert [t.id for t in timers(bot) if t.state == "pending"] == [review.id]
 
 
@@ -630,7 +630,7 @@ def test_undo_and_redo_of_the_confirmation_does_not_push_the_report_deadline_bac
     channel = confirmed(bot, clock)
     due = {(t.kind, t.due_at) for t in timers(bot, step_id="ncmec-report") if t.state == "pending"}
     advance(bot, clock, timedelta(hours=2))
-    run(bot, SPEC, "undo confirm", channel)
+    run(bot, SPEC, "undo confirm classified too early", channel)
     run(bot, SPEC, CONFIRM, channel)
     assert {(t.kind, t.due_at) for t in timers(bot, step_id="ncmec-report") if t.state == "pending"} == due
     advance(bot, clock, timedelta(hours=2, seconds=1))  # 4 h after the first confirmation

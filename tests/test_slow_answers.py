@@ -79,7 +79,7 @@ def test_a_held_up_command_is_acked_in_time_and_answered_later(quick_deadline):
 def test_a_held_up_command_that_fails_says_why_later(quick_deadline):
     bot = quick_deadline
     channel = declared(bot, "Hash match 4343")
-    lifecycle.resolve(bot.core, 1, "Reported", LEAD)
+    lifecycle.resolve(bot.core, 1, LEAD, "Reported")
     bot.settle()
     result = held_up(bot, command(bot, channel, "resolve Again"))
     assert result.ok and "Working on it" in result.message.text

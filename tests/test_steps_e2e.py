@@ -99,7 +99,7 @@ def test_whole_csam_report_by_text_commands(running):
     assert "done" in cmd(SPEC, "done remove account_action=suspended content_count=2").message.text
     assert "done" in cmd(LEAD, "done ncmec-report report_id=987654").message.text
     assert "skipped" in cmd(SPEC, "skip hash-share Programme outage, retry tomorrow").message.text
-    assert "reopened" in cmd(SPEC, "undo hash-share").message.text
+    assert "reopened" in cmd(SPEC, "undo hash-share programme is back").message.text
     assert "done" in cmd(SPEC, 'done hash-share hash_count=4 programmes="NCMEC hash sharing"').message.text
     assert "done" in cmd(LEGAL, "done preservation-hold hold_ref=H-77").message.text
     assert "Comms" in cmd(LEAD, "assign comms <@U0COMMS01>").message.text

@@ -99,8 +99,11 @@ class Dispatcher:
         """Look for due work now, without blocking the caller."""
         if self.inline:
             self.tick()
-        else:
+            return
+        try:
             self._pool.submit(self.tick)
+        except RuntimeError:  # shutting down: the rows wait for the next start (or another replica)
+            log.info("not looking for due work: the dispatcher is shutting down")
 
     def tick(self) -> None:
         """Fire due timers and start due tasks; concurrent calls fold into one more pass."""

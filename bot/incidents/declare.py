@@ -10,6 +10,7 @@ from ..clocks.outbox import enqueue
 from ..core import Core
 from ..db.models import Incident, Participant, RoleAssignment, StepState
 from ..errors import InvalidInput, NotFound
+from ..policy import holds_playbook_role, mutation
 from ..timeline.store import append
 from . import ref
 
@@ -24,6 +25,8 @@ class Declared:
     channel_name: str
     playbook_title: str
     severity: str
+    joined: bool = True  # False: a restricted playbook's channel, which the declarer may not enter
+    lead: str | None = None  # who holds incident_lead (whom to ask)
 
 
 def channel_name(number: int, playbook_id: str) -> str:
@@ -56,18 +59,23 @@ def validate(core: Core, playbook_id: str, summary: str, severity: str | None = 
     return playbook, summary, severity
 
 
+@mutation("declare")
 def declare(
     core: Core,
     *,
     playbook_id: str,
     summary: str,
-    user: str,
+    actor: str,
     severity: str | None = None,
     channel_id: str | None = None,
 ) -> Declared:
     from ..clocks.arming import arm_clock
 
+    user = actor
     playbook, summary, severity = validate(core, playbook_id, summary, severity)
+    # A restricted playbook's channel holds only its roles' people and the leads (2258B(c)):
+    # anyone else who declares is told the number and the lead, and is not added.
+    joins = not playbook.restricted or core.is_lead(user) or holds_playbook_role(core, playbook, user)
     now = utcnow()
     with core.db.tx() as session:
         incident = Incident(
@@ -89,7 +97,11 @@ def declare(
                 incident_id=incident.id, step_id=step.id, position=position,
                 state="waiting" if step.after else "active", values={},
             ))
-        people = {user: "declarer"}
+        people = {user: "declarer"} if joins else {}
+        if not joins:
+            append(session, incident.id, "declarer_not_added",
+                   "The declarer holds none of this restricted playbook's roles and was not added to the channel",
+                   actor=user, data={"user": user})
         for role in playbook.roles:
             role_cfg = core.config.roles.get(role)
             if role_cfg is None or not role_cfg.users:
@@ -107,6 +119,9 @@ def declare(
         arm_clock(core, session, incident, "declared")
         enqueue(session, "provision", {"incident": incident.id}, incident_id=incident.id,
                 dedup_key=f"provision:{incident.id}")
-        result = Declared(incident.id, ref(incident.id), incident.channel_name, playbook.title, severity)
+        lead = next((u for role, u in ((r, core.config.roles.get(r)) for r in playbook.roles)
+                     if role == "incident_lead" and u and u.users), None)
+        result = Declared(incident.id, ref(incident.id), incident.channel_name, playbook.title, severity,
+                          joined=joins, lead=lead.users[0] if lead else None)
     core.dispatcher.kick()
     return result

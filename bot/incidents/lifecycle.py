@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import dataclass
 
-from ..clocks.arming import arm_status_update, cancel_timers
+from sqlalchemy import func, select
+
+from ..clocks.arming import arm_status_update, cancel_timers, outlives_close
 from ..clocks.now import utcnow
 from ..clocks.outbox import enqueue
 from ..core import Core
-from ..db.models import Incident, TimelineEvent, Timer
+from ..db.models import Incident, Page, StepState, TimelineEvent, Timer
 from ..errors import InvalidInput, NotFound
+from ..outcomes import Outcome
 from ..paging.service import withdraw_pages
+from ..policy import mutation
 from ..timeline.store import append, lock_incident
 from . import ref
 from .checklist import request_refresh
 from .declare import SEVERITIES
 
 MAX_NOTE = 3000
+MAX_REASON = 500
 
 
 def _incident(session, incident_id: int) -> Incident:
@@ -27,7 +32,8 @@ def _incident(session, incident_id: int) -> Incident:
     return incident
 
 
-def add_note(core: Core, incident_id: int, text: str, user: str) -> str:
+@mutation("note")
+def add_note(core: Core, incident_id: int, actor: str, text: str) -> Outcome:
     text = (text or "").strip()
     if not text:
         raise InvalidInput("Usage: `/incident note TEXT…` (refer to evidence by ids and hashes, never describe content).")
@@ -35,15 +41,16 @@ def add_note(core: Core, incident_id: int, text: str, user: str) -> str:
         raise InvalidInput(f"Keep a note under {MAX_NOTE} characters.")
     with core.db.tx() as session:
         _incident(session, incident_id)
-        event = append(session, incident_id, "note", text, actor=user, data={"via": "command"})
-    return f":memo: Added to {ref(incident_id)}'s timeline (#{event.seq})."
+        event = append(session, incident_id, "note", text, actor=actor, data={"via": "command"})
+    return Outcome("added_to_timeline", incident_id, {"seq": event.seq})
 
 
-def add_correction(core: Core, incident_id: int, target: str, text: str, user: str) -> str:
+@mutation("note")
+def add_correction(core: Core, incident_id: int, actor: str, target: str, text: str) -> Outcome:
     """Events are never changed: a correction is a new event that names the one it corrects."""
     target = target.strip().lstrip("#")
     text = (text or "").strip()
-    if not (target.isascii() and target.isdigit()) or not text:
+    if not (target.isascii() and target.isdigit() and len(target) <= 9) or not text:
         raise InvalidInput("Usage: `/incident correct N TEXT…`, where N is the event's number on the "
                            "timeline (`/incident timeline`); TEXT says what was wrong and what is right.")
     if len(text) > MAX_NOTE:
@@ -54,14 +61,16 @@ def add_correction(core: Core, incident_id: int, target: str, text: str, user: s
             TimelineEvent.incident_id == incident_id, TimelineEvent.seq == int(target)))
         if corrected is None:
             raise NotFound(f"{ref(incident_id)} has no event #{target}.")
-        event = append(session, incident_id, "correction", text, actor=user,
+        event = append(session, incident_id, "correction", text, actor=actor,
                        data={"corrects": corrected.seq, "corrects_kind": corrected.kind,
                              "corrects_hash": corrected.hash})
-    return f":pencil2: Correction of event #{corrected.seq} added to {ref(incident_id)}'s timeline (#{event.seq})."
+    return Outcome("correction_added", incident_id, {"corrects": corrected.seq, "seq": event.seq})
 
 
-def set_severity(core: Core, incident_id: int, severity: str, user: str) -> str:
-    severity = severity.lower()
+@mutation("severity")
+def set_severity(core: Core, incident_id: int, actor: str, severity: str) -> Outcome:
+    user = actor
+    severity = severity.strip().lower()
     if severity not in SEVERITIES:
         raise InvalidInput(f"Usage: `/incident severity SEV` with SEV one of {', '.join(SEVERITIES)}.")
     with core.db.tx() as session:
@@ -81,10 +90,12 @@ def set_severity(core: Core, incident_id: int, severity: str, user: str) -> str:
         _retopic(session, incident)
         _announce(session, incident, f":rotating_light: Severity changed to *{severity.upper()}* by <@{user}>.")
     core.dispatcher.kick()
-    return f"{ref(incident_id)} is now {severity.upper()}."
+    return Outcome("severity_changed", incident_id, {"severity": severity})
 
 
-def resolve(core: Core, incident_id: int, summary: str, user: str) -> str:
+@mutation("resolve")
+def resolve(core: Core, incident_id: int, actor: str, summary: str) -> Outcome:
+    user = actor
     summary = " ".join((summary or "").split())[:1000]
     with core.db.tx() as session:
         incident = _incident(session, incident_id)
@@ -99,14 +110,67 @@ def resolve(core: Core, incident_id: int, summary: str, user: str) -> str:
         _announce(session, incident, f":white_check_mark: {ref(incident_id)} resolved by <@{user}>. "
                                      "`/incident timeline` posts the review; `/incident close` closes it.")
     core.dispatcher.kick()
-    return f"{ref(incident_id)} resolved."
+    return Outcome("resolved", incident_id)
 
 
-def close(core: Core, incident_id: int, user: str) -> str:
+@dataclass(frozen=True)
+class ClosePreview:
+    """What closing would stop, for the confirmation modal and the refusal."""
+
+    incident: int
+    legal_steps: list[tuple[str, str]]  # (step id, title): a `law:` clock, neither done nor skipped
+    clocks: list[str]  # the clocks that would be cancelled, in words
+    kept: list[str]  # the clocks that outlive close
+    pages: int  # open or unanswered pages that would be withdrawn
+
+
+def _preview(core: Core, session, incident: Incident) -> ClosePreview:
+    playbook = core.playbooks.get(incident.playbook_id)
+    states = {s.step_id: s.state for s in session.scalars(select(StepState).where(StepState.incident_id == incident.id))}
+    legal = [(step.id, step.title) for step in (playbook.steps if playbook else [])
+             if step.has_legal_clock and states.get(step.id) not in ("done", "skipped")]
+    clocks, kept = [], []
+    titles = {step.id: step.title for step in (playbook.steps if playbook else [])}
+    for timer in session.scalars(select(Timer).where(Timer.incident_id == incident.id, Timer.state == "pending")
+                                 .order_by(Timer.due_at)):
+        what = {"remind": "reminder", "page": "page", "status": "status-update reminder",
+                "escalate": "page escalation"}.get(timer.kind, timer.kind)
+        line = f"{what} for “{titles.get(timer.step_id, timer.step_id)}”" if timer.step_id else what
+        (kept if outlives_close(timer, playbook) else clocks).append(line)
+    pages = session.scalar(select(func.count(Page.id)).where(
+        Page.incident_id == incident.id, Page.state.in_(("open", "unanswered")))) or 0
+    return ClosePreview(incident.id, legal, clocks, kept, pages)
+
+
+@mutation("close")
+def close_preview(core: Core, incident_id: int, actor: str) -> ClosePreview:
+    """What `close` would stop (nothing is changed): the Close button's confirmation."""
+    with core.db.read() as session:
+        incident = session.get(Incident, incident_id)
+        if incident.status == "closed":
+            raise InvalidInput(f"{ref(incident_id)} is already closed.")
+        return _preview(core, session, incident)
+
+
+@mutation("close")
+def close(core: Core, incident_id: int, actor: str, anyway: str | None = None) -> Outcome:
+    """Close: the work is over. Refused while a step with a legal clock is neither done nor
+    skipped, unless `anyway` gives the reason (recorded: `closed` with `forced`)."""
+    user = actor
+    forced = " ".join((anyway or "").split())[:MAX_REASON] or None
+    if anyway is not None and not forced:
+        raise InvalidInput("Say why: `/incident close anyway REASON…`.", {"reason": "A reason is required."})
     with core.db.tx() as session:
         incident = _incident(session, incident_id)
         if incident.status == "closed":
             raise InvalidInput(f"{ref(incident_id)} is already closed.")
+        preview = _preview(core, session, incident)
+        if preview.legal_steps and not forced:
+            open_steps = "; ".join(f"“{title}” (`{sid}`)" for sid, title in preview.legal_steps)
+            raise InvalidInput(
+                f"{ref(incident_id)} still has steps with a legal clock: {open_steps}. Finish or skip them, "
+                "or close all the same with `/incident close anyway REASON…` (the reason is recorded).",
+                {"reason": "Steps with a legal clock are still open."})
         if incident.status == "open":
             incident.resolved_at = incident.resolved_at or utcnow()
         incident.status, incident.closed_at = "closed", utcnow()
@@ -115,8 +179,12 @@ def close(core: Core, incident_id: int, user: str) -> str:
                       playbook=core.playbooks.get(incident.playbook_id))
         withdraw_pages(core, session, incident_id, user)
         archive = core.config.archive_on_close and incident.channel_id is not None
-        closed = append(session, incident_id, "closed", "Closed" + (" and the channel archived" if archive else ""),
-                        actor=user, data={"archive": archive})
+        text = "Closed" + (" and the channel archived" if archive else "")
+        data = {"archive": archive}
+        if forced:
+            text += f" with legal steps open ({', '.join(sid for sid, _ in preview.legal_steps)}): {forced}"
+            data |= {"forced": True, "reason": forced, "open_legal_steps": [sid for sid, _ in preview.legal_steps]}
+        closed = append(session, incident_id, "closed", text, actor=user, data=data)
         if incident.channel_id and not archive:
             _retopic(session, incident)  # the channel stays: its topic says CLOSED
         if incident.channel_id:
@@ -129,7 +197,7 @@ def close(core: Core, incident_id: int, user: str) -> str:
                         + f"\nTimeline anchor: `{closed.seq}:{closed.hash}`",
             }, incident_id=incident_id)
     core.dispatcher.kick()
-    return f"{ref(incident_id)} closed."
+    return Outcome("closed", incident_id, {"forced": bool(forced and preview.legal_steps)})
 
 
 def _last_status_update(session, incident: Incident):

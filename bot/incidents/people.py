@@ -13,6 +13,8 @@ from ..clocks.outbox import enqueue
 from ..core import Core
 from ..db.models import Incident, Participant, RoleAssignment
 from ..errors import InvalidInput, NotFound
+from ..outcomes import Outcome
+from ..policy import mutation
 from ..timeline.store import append, lock_incident
 from . import ref
 from .checklist import request_refresh
@@ -40,7 +42,8 @@ def _check_person(core: Core, user: str) -> None:
         raise InvalidInput(f"<@{user}> is a bot; roles are for people.")
 
 
-def assign(core: Core, incident_id: int, role: str, user: str, actor: str) -> str:
+@mutation("assign")
+def assign(core: Core, incident_id: int, actor: str, role: str, user: str) -> Outcome:
     _check_person(core, user)
     with core.db.tx() as session:
         lock_incident(session, incident_id)
@@ -76,7 +79,7 @@ def assign(core: Core, incident_id: int, role: str, user: str, actor: str) -> st
                     dedup_key=f"provision:{incident_id}")
         request_refresh(session, incident)
     core.dispatcher.kick()
-    return f":bust_in_silhouette: {ref(incident_id)}: <@{user}> is now {core.role_label(role)}."
+    return Outcome("role_assigned", incident_id, {"user": user, "role": role, "label": core.role_label(role)})
 
 
 def _membership(session, channel_id: str, user: str) -> tuple[Incident | None, Participant | None]:

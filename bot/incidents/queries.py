@@ -8,11 +8,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.errors import SlackError
-
 from ..core import Core
 from ..db.models import Incident, Participant
-from ..errors import Forbidden, NotFound
+from ..errors import NotFound
+from ..policy import authorize
 from . import parse_ref, ref
 from .views import IncidentView, load_view
 
@@ -27,7 +26,7 @@ def people_joined(core: Core, channel: str, user: str, inviter: str | None) -> N
 class ListedIncident:
     number: int
     ref: str
-    title: str
+    title: str | None  # None: the caller may not see it (a restricted incident they declared)
     severity: str
     playbook_title: str
     channel_id: str | None
@@ -69,42 +68,29 @@ def is_participant(session: Session, incident_id: int, user: str) -> bool:
 
 
 def check_access(core: Core, incident_id: int, user: str) -> None:
-    """Members of the incident channel and the configured leads may act; nobody else."""
-    if core.is_lead(user):
-        return
-    with core.db.read() as session:
-        incident = session.get(Incident, incident_id)
-        if incident is None:
-            raise NotFound(f"There is no incident {ref(incident_id)}.")
-        if is_participant(session, incident_id, user):
-            return
-        channel = incident.channel_id
-    # Someone a person added to the channel by hand: Slack knows, the database may not yet.
-    if channel and core.gateway is not None:
-        try:
-            members = core.gateway.members(channel)
-        except SlackError:
-            members = []
-        if user in members:
-            people_joined(core, channel, user, None)
-            return
-    raise Forbidden(f"Only members of {ref(incident_id)}'s channel and the incident leads can do that. "
-                    "Ask the incident lead to add you.")
+    """Members of the incident channel and the configured leads may see it; nobody else (in a
+    restricted incident, only members who hold one of its roles, and the leads)."""
+    authorize(core, incident_id, user, "see")
 
 
 def list_open(core: Core, user: str) -> list[ListedIncident]:
+    """Open incidents the caller may see. A restricted incident someone declared without being
+    let in is listed for them without its summary (they know it exists; not what it holds)."""
     with core.db.read() as session:
         query = select(Incident).where(Incident.status != "closed").order_by(Incident.id)
+        mine: set[int] = set()
         if not core.is_lead(user):
-            mine = select(Participant.incident_id).where(Participant.user_id == user, Participant.left_at.is_(None))
-            query = query.where((Incident.private.is_(False)) | Incident.id.in_(mine))
-        rows = list(session.scalars(query))
-        return [
-            ListedIncident(i.id, ref(i.id), i.title, i.severity,
-                           core.playbooks[i.playbook_id].title if i.playbook_id in core.playbooks else i.playbook_id,
-                           i.channel_id, i.declared_at)
-            for i in rows
-        ]
+            mine = set(session.scalars(select(Participant.incident_id).where(
+                Participant.user_id == user, Participant.left_at.is_(None))))
+            query = query.where((Incident.private.is_(False)) | Incident.id.in_(mine) | (Incident.declared_by == user))
+        listed = []
+        for i in session.scalars(query):
+            playbook = core.playbooks.get(i.playbook_id)
+            shut_out = not core.is_lead(user) and i.id not in mine and (i.private or (playbook and playbook.restricted))
+            listed.append(ListedIncident(i.id, ref(i.id), None if shut_out else i.title, i.severity,
+                                         playbook.title if playbook else i.playbook_id,
+                                         None if shut_out else i.channel_id, i.declared_at))
+        return listed
 
 
 def status_view(core: Core, incident_id: int) -> IncidentView:

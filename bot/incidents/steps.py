@@ -15,9 +15,13 @@ from ..clocks.now import utcnow
 from ..core import Core
 from ..db.models import Incident, StepState
 from ..errors import InvalidInput, NotFound
+from ..outcomes import Outcome
+from ..policy import mutation
 from ..timeline.store import append, lock_incident
 from . import ref
 from .checklist import request_refresh
+
+MAX_REASON = 500
 
 USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,})$")
 
@@ -58,7 +62,8 @@ def validate_values(step, values: dict[str, Any]) -> dict[str, str]:
         if field.type == "select" and value not in field.options:
             errors[field.id] = f"Choose one of: {', '.join(field.options)}."
         elif field.type == "text" and field.pattern and not re.search(field.pattern, value):
-            errors[field.id] = f"{field.label} must match `{field.pattern}`."
+            errors[field.id] = (f"{field.label}: {field.pattern_hint}" if field.pattern_hint
+                                else f"{field.label} must match `{field.pattern}`.")
         elif field.type == "user":
             match = USER_MENTION.match(value)
             if not match:
@@ -136,7 +141,7 @@ def recompute(core: Core, session: Session, incident: Incident, actor: str | Non
 
 
 def _finish(core: Core, incident_id: int, step_id: str, user: str, *, state: str,
-            values: dict[str, str] | None = None, reason: str | None = None) -> str:
+            values: dict[str, str] | None = None, reason: str | None = None) -> Outcome:
     step = step_definition(core, incident_id, step_id)
     with core.db.tx() as session:
         incident = _open_incident(session, incident_id)
@@ -167,31 +172,40 @@ def _finish(core: Core, incident_id: int, step_id: str, user: str, *, state: str
         arm_clock(core, session, incident, step_id)
         request_refresh(session, incident)
     core.dispatcher.kick()
-    verb = "done" if state == "done" else "skipped"
-    return f":white_check_mark: {ref(incident_id)}: “{step.title}” {verb}."
+    return Outcome(f"step_{state}", incident_id, {"step": step_id, "title": step.title})
 
 
-def complete(core: Core, incident_id: int, step_id: str, user: str, values: dict[str, Any]) -> str:
+@mutation("step", step="step_id")
+def complete(core: Core, incident_id: int, step_id: str, actor: str, values: dict[str, Any]) -> Outcome:
     step = step_definition(core, incident_id, step_id)
     clean = validate_values(step, values)
     _check_people(core, step, clean)
-    return _finish(core, incident_id, step_id, user, state="done", values=clean)
+    return _finish(core, incident_id, step_id, actor, state="done", values=clean)
 
 
-def skip(core: Core, incident_id: int, step_id: str, user: str, reason: str) -> str:
+@mutation("step", step="step_id")
+def skip(core: Core, incident_id: int, step_id: str, actor: str, reason: str) -> Outcome:
     if not step_id:
         raise InvalidInput("Usage: `/incident skip STEP REASON…`.")
     step_definition(core, incident_id, step_id)
     reason = " ".join((reason or "").split())
     if not reason:
         raise InvalidInput(f"Say why: `/incident skip {step_id} REASON…`.", {"reason": "A reason is required."})
-    return _finish(core, incident_id, step_id, user, state="skipped", reason=reason[:500])
+    return _finish(core, incident_id, step_id, actor, state="skipped", reason=reason[:MAX_REASON])
 
 
-def reopen(core: Core, incident_id: int, step_id: str, user: str) -> str:
+@mutation("step", step="step_id")
+def reopen(core: Core, incident_id: int, step_id: str, actor: str, reason: str) -> Outcome:
+    """Undo: the step is open again. A reason is required (it reopens work others relied on);
+    its clocks keep counting from the first completion (see clocks.arming)."""
     if not step_id:
-        raise InvalidInput("Usage: `/incident undo STEP`.")
+        raise InvalidInput("Usage: `/incident undo STEP REASON…`.")
     step = step_definition(core, incident_id, step_id)
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise InvalidInput(f"Say why: `/incident undo {step_id} REASON…` (it reopens work others relied on).",
+                           {"reason": "A reason is required."})
+    user = actor
     with core.db.tx() as session:
         incident = _open_incident(session, incident_id)
         row = _states(session, incident_id)[step_id]
@@ -199,10 +213,26 @@ def reopen(core: Core, incident_id: int, step_id: str, user: str) -> str:
             raise InvalidInput(f"“{step.title}” is not done or skipped.")
         previous = row.state
         row.state, row.done_by, row.done_at, row.skipped_reason = "waiting", None, None, None
-        append(session, incident_id, "step_reopened", f"“{step.title}” reopened (was {previous})", actor=user,
-               data={"step": step_id, "was": previous})
+        append(session, incident_id, "step_reopened", f"“{step.title}” reopened (was {previous}): {reason[:MAX_REASON]}",
+               actor=user, data={"step": step_id, "was": previous, "reason": reason[:MAX_REASON]})
         recompute(core, session, incident, user)
         arm_step(core, session, incident, step)
         request_refresh(session, incident)
     core.dispatcher.kick()
-    return f":leftwards_arrow_with_hook: {ref(incident_id)}: “{step.title}” reopened."
+    return Outcome("step_reopened", incident_id, {"step": step_id, "title": step.title})
+
+
+def waiting_on(core: Core, incident_id: int, step_id: str) -> list[str]:
+    """The titles of the steps that come after `step_id`: they wait again when it is reopened."""
+    with core.db.read() as session:
+        playbook = core.playbook(session.get(Incident, incident_id).playbook_id)
+    return [step.title for step in playbook.steps_after(step_id)]
+
+
+def prefill(core: Core, incident_id: int, step_id: str, given: dict[str, Any]) -> dict[str, Any]:
+    """The values a step's form opens with: those recorded before (a redo after an Undo), then
+    the ones given now."""
+    with core.db.read() as session:
+        row = _states(session, incident_id).get(step_id)
+        recorded = dict(row.values or {}) if row is not None else {}
+    return {**recorded, **given}

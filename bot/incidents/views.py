@@ -120,8 +120,8 @@ def load_view(core: Core, session: Session, incident: Incident) -> IncidentView:
         values = dict(state.values) if state else {}
         # Classifications (select fields) describe the material: they stay on the timeline and
         # are never repeated in Slack. References typed as text (case, report, hold ids) are shown.
-        shown = {f.id: values[f.id] for f in step.fields if f.id in values and f.type != "select"}
-        hidden = [f.label for f in step.fields if f.id in values and f.type == "select"]
+        shown = {f.id: values[f.id] for f in step.fields if f.id in values and not _private(f)}
+        hidden = [f.label for f in step.fields if f.id in values and _private(f)]
         step_due = due.get(step.id) if current in ("active", "waiting") else None
         view.steps.append(StepLine(
             id=step.id, title=step.title, owner_role=step.owner, owner_label=core.role_label(step.owner),
@@ -140,6 +140,11 @@ def load_view(core: Core, session: Session, incident: Incident) -> IncidentView:
         view.pages.append(PageLine(page.id, page.role, core.role_label(page.role), page.level,
                                    page.created_at, page.reason))
     return view
+
+
+def _private(field) -> bool:
+    """Never shown in Slack: a field the playbook marks private, and every classification."""
+    return field.private or field.type == "select"
 
 
 def participants(session: Session, incident_id: int) -> list[str]:

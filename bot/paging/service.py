@@ -25,6 +25,8 @@ from ..errors import InvalidInput, NotFound
 from ..incidents import ref
 from ..incidents.checklist import request_refresh
 from ..incidents.views import role_holders
+from ..outcomes import Outcome
+from ..policy import mutation
 from ..timeline.store import append, lock_incident
 from .base import DeliveryError, PageNotice
 from .retry import backoff
@@ -118,7 +120,9 @@ def escalate(core: Core, session, timer: Timer) -> None:
     request_refresh(session, incident)
 
 
-def page_by_hand(core: Core, incident_id: int, role: str, reason: str, user: str) -> str:
+@mutation("page")
+def page_by_hand(core: Core, incident_id: int, actor: str, role: str, reason: str) -> Outcome:
+    user = actor
     if not role:
         raise InvalidInput("Usage: `/incident page ROLE [REASON…]`.")
     with core.db.tx() as session:
@@ -133,10 +137,13 @@ def page_by_hand(core: Core, incident_id: int, role: str, reason: str, user: str
         request_refresh(session, incident)
         page_id = page.id
     core.dispatcher.kick()
-    return f":pager: Paging {core.role_label(role)} (page #{page_id}). They are asked to acknowledge; it escalates if nobody does."
+    return Outcome("paged", incident_id, {"page": page_id, "role": role, "label": core.role_label(role)})
 
 
-def acknowledge(core: Core, user: str, *, page_id: int | None = None, incident_id: int | None = None) -> str:
+@mutation("ack")
+def acknowledge(core: Core, actor: str, *, page_id: int | None = None, incident_id: int | None = None) -> Outcome:
+    """Only the people a page went to can acknowledge it (see below)."""
+    user = actor
     with core.db.tx() as session:
         query = select(Page).where(Page.state == "open")
         if page_id is not None:
@@ -151,10 +158,9 @@ def acknowledge(core: Core, user: str, *, page_id: int | None = None, incident_i
                 page = session.get(Page, page_id)
                 if page is None:
                     raise NotFound(f"There is no page #{page_id}.")
-                if page.state == "acked":
-                    return f"Page #{page_id} was already acknowledged by <@{page.acked_by}>."
-                if page.state == "withdrawn":
-                    return f"Page #{page_id} was withdrawn: {ref(page.incident_id)} is closed."
+                if page.state in ("acked", "withdrawn"):
+                    return Outcome(f"page_already_{page.state}", page.incident_id,
+                                   {"page": page_id, "by": page.acked_by})
             raise InvalidInput("No open page is addressed to you.")
         acked = []
         for page in pages:
@@ -181,9 +187,9 @@ def acknowledge(core: Core, user: str, *, page_id: int | None = None, incident_i
             request_refresh(session, incident)
         if not acked:
             raise InvalidInput("No open page is addressed to you.")
-        refs = ", ".join(f"#{p.id} ({ref(p.incident_id)})" for p in acked)
+        pages_acked = [{"page": p.id, "incident": p.incident_id} for p in acked]
     core.dispatcher.kick()
-    return f":white_check_mark: Acknowledged page {refs}. Escalation stopped."
+    return Outcome("page_acked", pages_acked[0]["incident"], {"pages": pages_acked})
 
 
 def withdraw_pages(core: Core, session, incident_id: int, user: str) -> int:

@@ -16,31 +16,27 @@ from ..core import Core
 from ..db.models import Incident, TimelineEvent
 from ..errors import InvalidInput, NotFound
 from ..incidents import ref
-from ..incidents.queries import by_channel, check_access
+from ..outcomes import Outcome
+from ..policy import mutation
 from . import export, links
 from .build import build_review
 from .store import append, lock_incident
 
 
-def _incident_for_channel(core: Core, channel_id: str) -> int:
-    with core.db.read() as session:
-        incident = by_channel(session, channel_id)
-        if incident is None:
-            raise NotFound("Only messages in an incident channel can be added to its timeline.")
-        return incident.id
-
-
-def add_message(core: Core, *, channel_id: str, message: dict[str, Any], actor: str, via: str) -> str:
+@mutation("note")
+def add_message(core: Core, incident_id: int, actor: str, *, channel_id: str, message: dict[str, Any],
+                via: str) -> Outcome:
     """Keep a message as text, author, time and permalink. Files are never fetched or stored:
     the event only records that the message had some."""
-    incident_id = _incident_for_channel(core, channel_id)
-    check_access(core, incident_id, actor)
+    _in_its_channel(core, incident_id, channel_id)
     ts = message.get("ts")
+    if not isinstance(ts, str):
+        raise InvalidInput("That message has no timestamp; it cannot be added.")
     permalink = core.gateway.permalink(channel_id, ts) if core.gateway is not None and ts else None
     files = message.get("files") or []
     data = {"via": via, "author": message.get("user") or message.get("bot_id"), "message_ts": ts,
             "permalink": permalink, "had_files": len(files)}
-    text = (message.get("text") or "").strip()
+    text = str(message.get("text") or "").strip()[:MAX_MESSAGE]
     if files:
         text = (text + "\n" if text else "") + f"[message had {len(files)} file(s); not copied]"
     with core.db.tx() as session:
@@ -49,18 +45,28 @@ def add_message(core: Core, *, channel_id: str, message: dict[str, Any], actor: 
         for existing in session.scalars(select(TimelineEvent).where(
                 TimelineEvent.incident_id == incident_id, TimelineEvent.kind == "note")):
             if existing.data.get("message_ts") == ts and ts:
-                return f"That message is already on {ref(incident_id)}'s timeline (#{existing.seq})."
+                return Outcome("already_on_timeline", incident_id, {"seq": existing.seq})
         event = append(session, incident_id, "note", text or "(empty message)", actor=actor, data=data)
-    return f":memo: Added to {ref(incident_id)}'s timeline (#{event.seq})."
+    return Outcome("added_to_timeline", incident_id, {"seq": event.seq})
 
 
-def add_pinned_message(core: Core, *, channel_id: str, ts: str, actor: str) -> str:
-    _incident_for_channel(core, channel_id)
+def _in_its_channel(core: Core, incident_id: int, channel_id: str) -> None:
+    with core.db.read() as session:
+        incident = session.get(Incident, incident_id)
+        if incident is None or incident.channel_id != channel_id:
+            raise NotFound("Only messages in an incident channel can be added to its timeline.")
+
+
+@mutation("note")
+def add_pinned_message(core: Core, incident_id: int, actor: str, *, channel_id: str, ts: str) -> Outcome:
+    _in_its_channel(core, incident_id, channel_id)
     message = core.gateway.message(channel_id, ts)
     if message is None:
         raise NotFound("That message is gone.")
-    return add_message(core, channel_id=channel_id, message=message, actor=actor, via="reaction")
+    return add_message(core, incident_id, actor, channel_id=channel_id, message=message, via="reaction")
 
+
+MAX_MESSAGE = 3000
 
 # Errors after which uploading again cannot succeed.
 FINAL_UPLOAD_ERRORS = {"channel_not_found", "is_archived", "not_in_channel", "invalid_auth", "account_inactive",
@@ -83,7 +89,9 @@ def link_for(core: Core, incident_id: int, user: str) -> str:
     return f"{base}/incidents/{incident_id}?{links.TOKEN_PARAM}={token}"
 
 
-def post_to_channel(core: Core, incident_id: int, fmt: str, user: str) -> str:
+@mutation("export")
+def post_to_channel(core: Core, incident_id: int, actor: str, fmt: str) -> Outcome:
+    user = actor
     if fmt not in export.FORMATS:
         raise InvalidInput(f"Formats: {', '.join(export.FORMATS)}.")
     link = link_for(core, incident_id, user) if fmt == "html" else None
@@ -95,11 +103,7 @@ def post_to_channel(core: Core, incident_id: int, fmt: str, user: str) -> str:
             append(session, incident_id, "timeline_link", "Issued a one-hour link to the timeline page", actor=user,
                    data={"format": "html"})
     core.dispatcher.kick()
-    posting = f":outbox_tray: Posting {ref(incident_id)}'s timeline ({fmt}) here as a file."
-    if link:  # the page itself, for the one who asked: signed, one hour
-        posting += (f"\n:link: <{link}|{ref(incident_id)} timeline page> — for you only, valid for one hour. "
-                    "Do not forward it.")
-    return posting
+    return Outcome("timeline_posting", incident_id, {"format": fmt, "link": link})
 
 
 def upload_task(core: Core, task) -> None:

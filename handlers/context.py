@@ -1,0 +1,110 @@
+"""Bolt middleware: who is asking and about which incident, once for every request, and each
+Slack event handled once. Listeners read `context["actor"]` and `context["incident"]`."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from slack_bolt import App, BoltContext, BoltResponse
+
+from bot.core import Core
+from bot.errors import Forbidden, InvalidInput
+from bot.events_seen import first_time
+from bot.incidents import queries, ref
+
+NAMED = re.compile(r"^(?:INC-|#)?([0-9]{1,9})$", re.IGNORECASE)
+NAMED_REF = re.compile(r"^INC-([0-9]{1,9})$", re.IGNORECASE)
+# Subcommands that never concern one incident.
+NO_INCIDENT = {"declare", "help", "list", "ack"}
+
+
+def _channel_of(body: dict[str, Any]) -> str | None:
+    channel = body.get("channel_id") or body.get("channel") or (body.get("container") or {}).get("channel_id")
+    if isinstance(channel, dict):
+        channel = channel.get("id")
+    event = body.get("event") if isinstance(body.get("event"), dict) else {}
+    channel = channel or event.get("channel") or (event.get("item") or {}).get("channel")
+    return channel if isinstance(channel, str) else None
+
+
+def _actor_of(body: dict[str, Any]) -> str | None:
+    user = body.get("user_id") or body.get("user")
+    if isinstance(user, dict):
+        user = user.get("id")
+    if user is None and isinstance(body.get("event"), dict):
+        user = body["event"].get("user")
+    return user if isinstance(user, str) and user else None
+
+
+def named_in_command(text: str) -> tuple[str, int | None, str]:
+    """`status INC-7 …` → ("status", 7, "…"): an incident named right after the subcommand."""
+    parts = (text or "").split(None, 2)
+    if len(parts) >= 2 and (match := NAMED_REF.match(parts[1])) and parts[0].lower() not in NO_INCIDENT:
+        return parts[0], int(match.group(1)), parts[2] if len(parts) > 2 else ""
+    return "", None, text
+
+
+def _named_in_payload(body: dict[str, Any]) -> int | None:
+    """The incident a button (`N:step`) or a modal (`{"incident": N}`) names."""
+    if body.get("type") == "block_actions":
+        actions = body.get("actions")
+        if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
+            raise InvalidInput("That button is out of date; use `/incident status`.")
+        value = actions[0].get("value")
+        if actions[0].get("action_id") == "page_ack":
+            return None  # a page id, checked against who was paged
+        number = str(value or "").partition(":")[0]
+        if not (match := NAMED.match(number)):
+            raise InvalidInput("That button is out of date; use `/incident status`.")
+        return int(match.group(1))
+    if body.get("type") == "view_submission":
+        view = body.get("view") if isinstance(body.get("view"), dict) else {}
+        try:
+            meta = json.loads(view.get("private_metadata") or "{}")
+        except (TypeError, ValueError):
+            raise InvalidInput("That form is out of date; open it again.") from None
+        number = meta.get("incident") if isinstance(meta, dict) else None
+        if number is None:
+            return None
+        if not (isinstance(number, int) and 0 < number < 10**9):
+            raise InvalidInput("That form is out of date; open it again.")
+        return number
+    return None
+
+
+def register(app: App, core: Core) -> None:
+    @app.use
+    def handle_events_once(body: dict[str, Any], next) -> BoltResponse | None:
+        """Slack retries an event it did not see acknowledged in time: act on each event_id once."""
+        if isinstance(body, dict) and body.get("type") == "event_callback":
+            event_id = body.get("event_id")
+            if isinstance(event_id, str) and event_id and not first_time(core, event_id[:100]):
+                return BoltResponse(status=200, body="")
+        return next()
+
+    @app.use
+    def resolve_incident(body: dict[str, Any], context: BoltContext, next) -> BoltResponse | None:
+        """The incident of the request: the channel's, or one named (`/incident status INC-7`,
+        a button, a modal). A named one that is not the channel's: leads only."""
+        if not isinstance(body, dict) or body.get("type") in ("url_verification", "app_rate_limited"):
+            return next()
+        context["actor"] = _actor_of(body)
+        if context["actor"] is None and body.get("type") != "event_callback":
+            raise InvalidInput("Slack did not say who is asking; nothing was done.")
+        channel = _channel_of(body)
+        here = queries.incident_number_for_channel(core, channel) if channel else None
+        named = None
+        if "command" in body:
+            _, named, _ = named_in_command(str(body.get("text") or ""))
+        else:
+            named = _named_in_payload(body)
+        if named is not None and here is not None and named != here:
+            raise Forbidden(f"That names {ref(named)}, but this is {ref(here)}'s channel.")
+        if named is not None and here is None and body.get("type") != "view_submission" \
+                and not core.is_lead(context["actor"] or ""):
+            raise Forbidden(f"Run this in {ref(named)}'s channel (only the incident leads can name an "
+                            "incident from elsewhere).")
+        context["incident"] = named if named is not None else here
+        return next()
