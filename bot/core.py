@@ -32,6 +32,8 @@ class Core:
     # request, so that a burst of declarations does not starve the acks of the next ones.
     after_ack: Executor = field(default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="safeguard-after-ack"))
 
+    members_cursor: int = 0  # where the next membership check starts (incidents.people.reconcile)
+
     def playbook(self, playbook_id: str) -> Playbook:
         return self.playbooks[playbook_id]
 

@@ -33,6 +33,9 @@ class Settings(BaseModel):
     sweep_seconds: float = Field(default=1.0, gt=0)
     slack_retry_backoff: float = Field(default=0.5, gt=0)  # slack_sdk's 5xx backoff factor
     task_first_retry: float = Field(default=2.0, gt=0)  # seconds before an outbox task's first retry
+    # How often the members of open incident channels are checked against Slack (a missed
+    # member_left_channel event must not leave someone able to act for long).
+    members_sync_seconds: float = Field(default=30.0, gt=0)
     link_secret: str | None = None  # signs timeline links; defaults to the signing secret
     public_url: str | None = None  # where the bot's own pages are reachable (timeline links)
 

@@ -20,6 +20,7 @@ from bot.clocks.scheduler import Clockwork
 from bot.config import load_config
 from bot.core import Core
 from bot.db.engine import Database
+from bot.incidents.people import reconcile
 from bot.paging import service as paging_service
 from bot.paging.base import PagerConfigError
 from bot.paging.registry import build_backends
@@ -119,6 +120,7 @@ def create_bot(settings: Settings, *, migrate: bool | None = None, env: dict[str
     def _forget(session) -> None:
         session.info.pop("armed", None)
 
+    clockwork.every(settings.members_sync_seconds, lambda: reconcile(core), "members")
     register_tasks(core)
     paging_service.register_tasks(core)
     timeline_service.register_tasks(core)

@@ -47,6 +47,10 @@ class Clockwork:
         self.scheduler.add_job(purge, "interval", hours=1, args=[self.dispatcher.db], id="housekeeping",
                                replace_existing=True)
 
+    def every(self, seconds: float, job, job_id: str) -> None:
+        """A periodic job of the core (membership checks …); a late run still runs, once."""
+        self.scheduler.add_job(job, "interval", seconds=seconds, id=job_id, replace_existing=True)
+
     def wake_at(self, due: datetime | None) -> None:
         """Make sure the dispatcher looks at `due` (no-op if an earlier wake-up is planned).
 

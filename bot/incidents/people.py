@@ -119,9 +119,54 @@ def joined(core: Core, channel_id: str, user: str, inviter: str | None, at: date
 
 def left(core: Core, channel_id: str, user: str, at: datetime | None = None) -> None:
     """Someone left or was removed from an incident channel: they no longer act on it."""
+    _left(core, channel_id, user, at, source="event")
+
+
+def _left(core: Core, channel_id: str, user: str, at: datetime | None, *, source: str) -> int:
     with core.db.tx() as session:
         incident, participant = _membership(session, channel_id, user)
         if participant is None or participant.left_at is not None:
-            return
+            return 0
         participant.left_at = at or utcnow()
-        append(session, incident.id, "member_left", f"<@{user}> left the channel", data={"user": user})
+        how = " (found by checking the channel's members)" if source == "reconciled" else ""
+        append(session, incident.id, "member_left", f"<@{user}> left the channel{how}",
+               data={"user": user, "source": source})
+        return 1
+
+
+RECONCILE_BATCH = 20  # conversations.members is Tier 4 (100+ a minute): a few channels a pass
+
+
+def reconcile(core: Core) -> int:
+    """Who is in each open incident channel, as Slack has it: departures whose event the bot
+    missed (Slack gives up after three failed deliveries) are recorded, so nobody keeps acting
+    on an incident they were removed from; people added by hand are recorded as joined. The
+    channels checked longest ago go first. Returns how many changes were recorded."""
+    if core.gateway is None:
+        return 0
+    with core.db.read() as session:
+        open_channels = list(session.execute(
+            select(Incident.id, Incident.channel_id).where(Incident.status != "closed", Incident.channel_id.is_not(None),
+                                                           Incident.archived.is_(False)).order_by(Incident.id)))
+    if not open_channels:
+        return 0
+    start = core.members_cursor % len(open_channels)
+    batch = (open_channels[start:] + open_channels[:start])[:RECONCILE_BATCH]
+    core.members_cursor = start + len(batch)
+    bot, changed = core.gateway.bot_user_id(), 0
+    for incident_id, channel in batch:
+        try:
+            members = set(core.gateway.members(channel))
+        except SlackError:
+            continue  # Slack is not answering: keep what is known, look again next pass
+        with core.db.read() as session:
+            known = {p.user_id: p.left_at for p in session.scalars(
+                select(Participant).where(Participant.incident_id == incident_id))}
+        for user, left_at in known.items():
+            if left_at is None and user not in members and user != bot:
+                changed += _left(core, channel, user, None, source="reconciled")
+        for user in members - {bot}:
+            if user not in known or known[user] is not None:
+                joined(core, channel, user, None)
+                changed += 1
+    return changed
