@@ -146,8 +146,9 @@ def reconcile(core: Core) -> int:
         return 0
     with core.db.read() as session:
         open_channels = list(session.execute(
-            select(Incident.id, Incident.channel_id).where(Incident.status != "closed", Incident.channel_id.is_not(None),
-                                                           Incident.archived.is_(False)).order_by(Incident.id)))
+            select(Incident.id, Incident.channel_id).where(
+                Incident.status != "closed", Incident.channel_id.is_not(None), Incident.archived.is_(False),
+                Incident.provisioned_at.is_not(None)).order_by(Incident.id)))
     if not open_channels:
         return 0
     start = core.members_cursor % len(open_channels)
@@ -160,10 +161,12 @@ def reconcile(core: Core) -> int:
         except SlackError:
             continue  # Slack is not answering: keep what is known, look again next pass
         with core.db.read() as session:
-            known = {p.user_id: p.left_at for p in session.scalars(
-                select(Participant).where(Participant.incident_id == incident_id))}
+            rows = list(session.scalars(select(Participant).where(Participant.incident_id == incident_id)))
+        known = {p.user_id: p.left_at for p in rows}
+        invited = {p.user_id for p in rows if p.invited_at is not None}
         for user, left_at in known.items():
-            if left_at is None and user not in members and user != bot:
+            # Someone not invited yet (provisioning is on its way) is not missing from the channel.
+            if left_at is None and user in invited and user not in members and user != bot:
                 changed += _left(core, channel, user, None, source="reconciled")
         for user in members - {bot}:
             if user not in known or known[user] is not None:
