@@ -18,10 +18,14 @@ INTERACTIVE_TYPES = {
     "multi_channels_select", "plain_text_input", "number_input", "email_text_input",
     "url_text_input", "rich_text_input", "workflow_button",
 }
+# Figures from Slack's reference (chat.postMessage, Block Kit blocks/elements, views.*).
+MAX_TEXT = 40_000  # chat.postMessage `text`: longer is msg_too_long
 MAX_MESSAGE_BLOCKS = 50
-MAX_VIEW_BLOCKS = 100
-MAX_MESSAGE_BLOCKS_JSON = 100_000  # the sandbox's stand-in for Slack's undocumented size limit
-MAX_VIEW_JSON = 250_000
+MAX_VIEW_BLOCKS = 100  # modals and Home tabs
+# msg_blocks_too_long has no documented figure (bolt-js#2509 saw it near 13,000 characters of
+# markdown text); this stand-in only catches the grossly oversized.
+MAX_MESSAGE_BLOCKS_JSON = 100_000
+MAX_VIEW_JSON = 250_000  # views.*: view_too_large, "greater than 250kb"
 
 
 class BlockError(Exception):
@@ -74,10 +78,15 @@ def _check_element(element: Any, path: str, errors: list[str]) -> None:
         if options and len(options) > limit:
             errors.append(f"[ERROR] must be at most {limit} items [json-pointer:{path}/options]")
         for i, option in enumerate(options or []):
+            opath = f"{path}/options/{i}"
             if not isinstance(option, dict) or "value" not in option:
-                errors.append(f"[ERROR] must be an option object [json-pointer:{path}/options/{i}]")
-            elif len(str(option["value"])) > 150:
-                errors.append(f"[ERROR] must be less than 151 characters [json-pointer:{path}/options/{i}/value]")
+                errors.append(f"[ERROR] must be an option object [json-pointer:{opath}]")
+                continue
+            if len(str(option["value"])) > 150:
+                errors.append(f"[ERROR] must be less than 151 characters [json-pointer:{opath}/value]")
+            _check_text(option.get("text"), f"{opath}/text", 75, errors)  # option text ≤ 75
+            if option.get("description") is not None:
+                _check_text(option["description"], f"{opath}/description", 75, errors)
     elif kind not in INTERACTIVE_TYPES and kind not in ("image", "mrkdwn", "plain_text"):
         errors.append(f"[ERROR] unsupported type: {kind} [json-pointer:{path}/type]")
 
@@ -108,7 +117,7 @@ def check_blocks(blocks: Any, path: str, limit: int) -> list[str]:
                 errors.append(f"[ERROR] must provide either text or fields [json-pointer:{bpath}]")
             if "text" in block:
                 _check_text(block["text"], f"{bpath}/text", 3000, errors)
-            for j, item in enumerate(block.get("fields") or []):
+            for j, item in enumerate(block.get("fields") or []):  # Slack: 2,000 per field
                 _check_text(item, f"{bpath}/fields/{j}", 2000, errors)
             if len(block.get("fields") or []) > 10:
                 errors.append(f"[ERROR] no more than 10 items allowed [json-pointer:{bpath}/fields]")
@@ -142,13 +151,28 @@ def check_message_blocks(blocks: Any) -> None:
         raise BlockError("msg_blocks_too_long", ["[ERROR] blocks are too long [json-pointer:/blocks]"])
 
 
-def check_view(view: Any) -> None:
-    """Raise BlockError(invalid_arguments | view_too_large) like views.open does."""
+def check_message(text: Any, blocks: Any, attachments: Any = None, *, required: bool = True) -> None:
+    """A message's text and blocks as chat.postMessage / chat.update / chat.postEphemeral and
+    response_url check them: invalid_blocks, msg_blocks_too_long, no_text, msg_too_long."""
+    if blocks is not None:
+        check_message_blocks(blocks)
+    if required and not text and not blocks and not attachments:
+        raise BlockError("no_text", [])
+    if text and len(str(text)) > MAX_TEXT:
+        raise BlockError("msg_too_long", [])
+
+
+def check_view(view: Any, types: tuple[str, ...] = ("modal", "home")) -> None:
+    """Raise BlockError(invalid_arguments | view_too_large) like views.open does.
+
+    `types`: the view types the method takes (views.open and views.push only modals,
+    views.publish only home).
+    """
     if not isinstance(view, dict):
         raise BlockError("invalid_arguments", ["[ERROR] missing required field: view"])
     errors: list[str] = []
-    if view.get("type") not in ("modal", "home"):
-        errors.append("[ERROR] must be one of modal, home [json-pointer:/view/type]")
+    if view.get("type") not in types:
+        errors.append(f"[ERROR] must be one of {', '.join(types)} [json-pointer:/view/type]")
     if view.get("type") == "modal":
         _check_text(view.get("title"), "/view/title", 24, errors, plain_only=True)
         for key in ("submit", "close"):

@@ -413,7 +413,7 @@ class Driver:
             elif action in ("update", "push"):
                 new_view = body.get("view")
                 try:
-                    check_view(new_view)
+                    check_view(new_view, ("modal",))  # response_action views are modals
                 except BlockError as exc:
                     result.error = f"{exc.code}: {exc}"
                     return result

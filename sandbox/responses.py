@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .blockkit import BlockError, check_message_blocks
+from .blockkit import BlockError, check_message
 from .models import Message, ResponseUrl
 from .workspace import Workspace
 
@@ -54,13 +54,10 @@ def show(
             return None
         blocks = copy.deepcopy(body.get("blocks"))
         text = body.get("text")
-        if blocks is not None:
-            try:
-                check_message_blocks(blocks)
-            except BlockError as exc:
-                raise ResponseError(exc.code) from None
-        if not text and not blocks and not body.get("attachments"):
-            raise ResponseError("no_text")
+        try:
+            check_message(text, blocks, body.get("attachments"))
+        except BlockError as exc:
+            raise ResponseError(exc.code) from None
         if body.get("replace_original") and original is not None:
             original.text = str(text or "")
             original.blocks = blocks

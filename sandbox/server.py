@@ -49,7 +49,7 @@ class Sandbox:
         self.state: Workspace = workspace if workspace is not None else demo_workspace()
         if clock is not None:
             self.state.clock = clock
-        self.faults = Faults()
+        self.faults = Faults(now=lambda: self.state.now())  # outage windows run on the workspace clock
         self.driver = Driver(bot_url, signing_secret, self)
         self.events = EventSender(self, event_retry_delays)
         self.socket_mode = SocketModeServer(host, self.state.app_id)

@@ -56,6 +56,7 @@ class Workspace:
         self.channels: dict[str, Channel] = {}
         self.views: dict[str, View] = {}
         self.view_stacks: dict[str, list[str]] = {}
+        self.home_views: dict[str, str] = {}  # user id -> the view id of their Home tab
         self.files: dict[str, File] = {}
         self.triggers: dict[str, Trigger] = {}
         self.response_urls: dict[str, ResponseUrl] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ..blockkit import BlockError, check_message_blocks
+from ..blockkit import BlockError, check_message
 from ..models import Channel, Message
 from .base import (
     ApiContext,
@@ -16,7 +16,6 @@ from .base import (
     visible_channel,
 )
 
-MAX_TEXT = 40_000
 STRUCTURED = ("blocks", "attachments", "metadata")
 
 
@@ -34,17 +33,13 @@ def content(ctx: ApiContext, *, required: bool = True) -> tuple[str | None, Any,
     text = ctx.args.text("text")
     blocks = ctx.args.structured("blocks")
     attachments = ctx.args.structured("attachments")
-    if blocks is not None:
-        try:
-            check_message_blocks(blocks)
-        except BlockError as exc:
-            raise ApiError(exc.code, response_metadata={"messages": exc.messages}) from None
     if attachments is not None and not isinstance(attachments, list):
         raise ApiError("invalid_attachments")
-    if required and not text and not blocks and not attachments:
-        raise ApiError("no_text")
-    if text and len(text) > MAX_TEXT:
-        raise ApiError("msg_too_long")
+    try:
+        check_message(text, blocks, attachments, required=required)
+    except BlockError as exc:
+        extra = {"response_metadata": {"messages": exc.messages}} if exc.messages else {}
+        raise ApiError(exc.code, **extra) from None
     return text, copy.deepcopy(blocks), copy.deepcopy(attachments)
 
 
@@ -91,8 +86,8 @@ def update(ctx: ApiContext) -> dict[str, Any]:
     ch = member_channel(ctx, ctx.args.text("channel"))
     message = _own_message(ctx, ch, ctx.args.text("ts"), "cant_update_message")
     text, blocks, attachments = content(ctx, required=False)
-    if text is None and blocks is None and attachments is None and "metadata" not in ctx.args:
-        raise ApiError("no_text")
+    if not text and blocks is None and attachments is None and "metadata" not in ctx.args:
+        raise ApiError("no_text")  # an empty text alone is no content either
     meta = metadata(ctx)
     if text is not None:
         message.text = text

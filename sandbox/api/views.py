@@ -34,10 +34,10 @@ def _consume_trigger(ctx: ApiContext) -> str:
     return trigger.user
 
 
-def _view_arg(ctx: ApiContext) -> dict[str, Any]:
+def _view_arg(ctx: ApiContext, types: tuple[str, ...] = ("modal",)) -> dict[str, Any]:
     raw = ctx.args.structured("view")
     try:
-        check_view(raw)
+        check_view(raw, types)
     except BlockError as exc:
         raise ApiError(exc.code, response_metadata={"messages": exc.messages}) from None
     return copy.deepcopy(raw)
@@ -127,10 +127,31 @@ def update(ctx: ApiContext) -> dict[str, Any]:
     expected = ctx.args.text("hash")
     if expected and expected != view.hash:
         raise ApiError("hash_conflict")
-    raw = _view_arg(ctx)
+    raw = _view_arg(ctx, (view.type,))
     _check_external_id(ctx, raw.get("external_id") or "", current=view)
     apply_view(ws, view, raw)
     return {"view": view.to_api()}
 
 
-METHODS = {"views.open": open_, "views.push": push, "views.update": update}
+def publish(ctx: ApiContext) -> dict[str, Any]:
+    """The Home tab of `user_id`: created on first publish, replaced after."""
+    ws = ctx.workspace
+    user_id = ctx.args.text("user_id") or ""
+    user = ws.users.get(user_id)
+    if user is None or user.deleted or user.is_bot:
+        raise ApiError("invalid_arguments", response_metadata={"messages": ["invalid `user_id`"]})
+    current = ws.views.get(ws.home_views.get(user_id, ""))
+    expected = ctx.args.text("hash")
+    if expected and current is not None and expected != current.hash:
+        raise ApiError("hash_conflict")
+    raw = _view_arg(ctx, ("home",))
+    _check_external_id(ctx, raw.get("external_id") or "", current=current)
+    if current is None:
+        current = new_view(ws, user_id, raw, None)
+        ws.home_views[user_id] = current.id
+    else:
+        apply_view(ws, current, raw)
+    return {"view": current.to_api()}
+
+
+METHODS = {"views.open": open_, "views.push": push, "views.update": update, "views.publish": publish}
