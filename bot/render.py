@@ -50,3 +50,19 @@ class Renderer:
     def blocks(self, name: str, **context: Any) -> Any:
         """Render a JSON template (Block Kit blocks or a view) into Python data."""
         return json.loads(self.env.get_template(name).render(**context))
+
+
+_TOKEN_START = {"&": ";", "<": ">"}
+
+
+def fit(text: str, limit: int, ellipsis: str = "…") -> str:
+    """`text` cut to at most `limit` characters without splitting an entity (`&amp;`) or a
+    Slack token (`<@U1>`, `<!date^…|…>`): escaping makes text longer than the length it was
+    capped at, and Slack refuses a block over its limit (it would retry that for ever)."""
+    if len(text) <= limit:
+        return text
+    cut = text[: max(limit - len(ellipsis), 0)]
+    opened = max(cut.rfind("&"), cut.rfind("<"))
+    if opened >= 0 and _TOKEN_START[cut[opened]] not in cut[opened:]:
+        cut = cut[:opened]
+    return cut + ellipsis

@@ -15,7 +15,7 @@ from .incidents.provision import provision_task, topic_task
 from .timeline.store import append
 
 # Errors after which posting again cannot succeed.
-FINAL_POST_ERRORS = {"channel_not_found", "is_archived", "not_in_channel", "invalid_blocks",
+FINAL_POST_ERRORS = {"channel_not_found", "is_archived", "not_in_channel", "invalid_blocks", "msg_too_long",
                      "msg_blocks_too_long", "no_text", "account_inactive", "invalid_auth"}
 
 

@@ -14,7 +14,7 @@ from slack_bolt import App, BoltResponse
 
 from bot.core import Core
 from bot.errors import DomainError, InvalidInput
-from bot.render import mrkdwn_escape
+from bot.render import fit, mrkdwn_escape
 
 log = logging.getLogger("safeguard.errors")
 
@@ -43,7 +43,7 @@ def explain(error: BaseException, where: str = "request") -> Reply:
     and never with the request body (it may hold what a responder typed)."""
     if isinstance(error, DomainError):
         fields = error.fields if isinstance(error, InvalidInput) else {}
-        return Reply(f":no_entry: {safe(str(error))}", {k: safe(v) for k, v in fields.items()})
+        return Reply(f":no_entry: {fit(safe(str(error)), 3000)}", {k: fit(safe(v), 150) for k, v in fields.items()})
     error_id = new_error_id()
     log.error("%s: unexpected %s in %s", error_id, type(error).__name__, where,
               exc_info=(type(error), error, error.__traceback__))
@@ -56,9 +56,9 @@ def modal_errors(reply: Reply, view: dict[str, Any] | None) -> dict[str, Any]:
     to the modal's first input (Slack shows errors only at input blocks)."""
     inputs = [b.get("block_id") for b in ((view or {}).get("blocks") or [])
               if isinstance(b, dict) and b.get("type") == "input"]
-    errors = {k: v[:200] for k, v in reply.fields.items() if k in inputs}
+    errors = {k: v for k, v in reply.fields.items() if k in inputs}
     if not errors:
-        errors = {inputs[0] if inputs else "summary": reply.text[:200]}
+        errors = {inputs[0] if inputs else "summary": fit(reply.text, 150)}
     return {"response_action": "errors", "errors": errors}
 
 

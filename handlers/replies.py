@@ -10,12 +10,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bot.render import fit
+
 from .errors import explain
 
 log = logging.getLogger(__name__)
 
+REPLY_TEXT = 3_900  # Slack shows 4,000 characters of a message; a reply never needs more
+
+
 def ephemeral(text: str, blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {"response_type": "ephemeral", "text": text}
+    body: dict[str, Any] = {"response_type": "ephemeral", "text": fit(text or "", REPLY_TEXT)}
     if blocks is not None:
         body["blocks"] = blocks
     return body
@@ -107,7 +112,7 @@ class Answer:
         if self._respond is None:
             return
         try:
-            self._respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+            self._respond(text=fit(text, REPLY_TEXT), blocks=blocks, response_type="ephemeral", replace_original=False)
         except Exception:
             log.exception("could not tell the user: %s", text)
 

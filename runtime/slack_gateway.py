@@ -24,6 +24,8 @@ from slack_sdk.http_retry.jitter import Jitter
 
 from bot.errors import SlackError
 
+from .slack_limits import fit_message
+
 
 class ScaledJitter(Jitter):
     """Up to one backoff factor of random jitter (slack_sdk's default adds up to a whole second)."""
@@ -182,6 +184,7 @@ class SlackGateway:
         metadata: dict[str, Any] | None = None,
         once: bool = False,
     ) -> str:
+        text, blocks = fit_message(text, blocks)
         body: dict[str, Any] = {"channel": channel, "text": text, "unfurl_links": False, "unfurl_media": False}
         if blocks is not None:
             body["blocks"] = blocks
@@ -192,12 +195,14 @@ class SlackGateway:
         return self._call("chat.postMessage", once=once, json=body)["ts"]
 
     def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        text, blocks = fit_message(text, blocks)
         body: dict[str, Any] = {"channel": channel, "ts": ts, "text": text}
         if blocks is not None:
             body["blocks"] = blocks
         self._call("chat.update", json=body)
 
     def post_ephemeral(self, channel: str, user: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        text, blocks = fit_message(text, blocks)
         body: dict[str, Any] = {"channel": channel, "user": user, "text": text}
         if blocks is not None:
             body["blocks"] = blocks

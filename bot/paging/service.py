@@ -8,6 +8,7 @@ Slack and the channel is told. Escalation is a timer row like any other clock.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -33,7 +34,9 @@ from .retry import backoff
 
 log = logging.getLogger(__name__)
 DEFAULT_ACK_WITHIN = timedelta(minutes=15)
-RESOLVABLE = ("pagerduty", "webhook")  # pagers that can take a page back (an e-mail cannot be unsent)
+RESOLVABLE = ("pagerduty", "webhook")
+# Slack refuses these for what the message is, every time it is sent again.
+REFUSED_AS_MADE = {"invalid_blocks", "msg_too_long", "msg_blocks_too_long", "no_text"}  # pagers that can take a page back (an e-mail cannot be unsent)
 
 
 class Level:
@@ -280,7 +283,17 @@ def _send_slack_dm(core: Core, note: PageNotice, user: str) -> None:
     text = core.render.text("slack/page_dm.txt.j2", notice=note)
     blocks = core.render.blocks("slack/page_dm.json.j2", notice=note, text=text)
     try:
-        core.gateway.post(user, text, blocks)
+        try:
+            core.gateway.post(user, text, blocks)
+        except SlackError as err:
+            if err.code not in REFUSED_AS_MADE:
+                raise
+            # Slack will refuse this message every time: a page must still get through, so send
+            # the fixed minimum (who, which incident, the Acknowledge button) without the words.
+            log.warning("page %s DM refused as made (%s); sending the minimal page", note.page_id, err.code)
+            minimal = replace(note, said="", reason="see the incident channel", playbook_title="", channel_id=None)
+            core.gateway.post(user, core.render.text("slack/page_dm.txt.j2", notice=minimal),
+                              core.render.blocks("slack/page_dm.json.j2", notice=minimal, text=""))
     except SlackError as err:
         if err.code in ("user_not_found", "channel_not_found", "account_inactive", "user_disabled"):
             raise GiveUp(str(err)) from None
