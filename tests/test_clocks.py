@@ -449,7 +449,7 @@ def test_a_skipped_report_starts_no_preservation_clock(bot, clock):
 
 def test_a_skipped_confirmation_still_starts_the_report_deadline(bot, clock):
     channel = declare(bot)
-    run(bot, LEAD, "skip confirm Specialist away; lead confirmed A1 by hand", channel)
+    run(bot, SPEC, "skip confirm Known hash, already classified A1 in the case", channel)
     due = {(t.kind, t.spec["after"]) for t in timers(bot, step_id="ncmec-report") if t.state == "pending"}
     assert due == {("remind", "4h"), ("page", "1d")}
 
