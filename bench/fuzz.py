@@ -69,13 +69,17 @@ def generate(strategy, count: int, put, deadline: float) -> int:
         put(data.draw(strategy))
         made += 1
 
+    failures = 0
     while made < count and time.monotonic() < deadline:  # Hypothesis may stop a run short
         before = made
         try:
             produce()
-        except Exception as err:  # a fault of the strategies, not of the bot: report, keep what was sent
-            print(f"generation stopped: {type(err).__name__}: {str(err)[:300]}", file=sys.stderr)
-            break
+        except Exception as err:  # a fault of the strategies, not of the bot: report, start a new run
+            print(f"generation restarted: {type(err).__name__}: {str(err)[:200]}", file=sys.stderr)
+            failures += 1
+            if failures >= 5:
+                break
+            continue
         if made == before:
             break
     return made
