@@ -58,6 +58,8 @@ _STOP = object()
 def generate(strategy, count: int, put, deadline: float) -> int:
     """Hand `count` examples of `strategy` to `put` (Hypothesis drives the generation)."""
     made = 0
+    if count <= 0:
+        return 0
 
     @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))
