@@ -82,7 +82,7 @@ def _declare(ctx: Ctx) -> None:
     # Written before the ack: an acknowledged declaration is never lost. When the database is
     # slow the ack goes out by the deadline ("working on it") and the answer follows.
     declared = declare(ctx.core, playbook_id=playbook_id, summary=summary, actor=ctx.user, channel_id=ctx.channel)
-    ctx.reply(ctx.core.render.text("slack/declared.txt.j2", declared=declared))
+    ctx.reply(ctx.core.render.text("slack/declared.txt.j2", declared=declared, slack_ready=ctx.core.gateway.ready))
 
 
 def _status(ctx: Ctx) -> None:

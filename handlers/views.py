@@ -103,7 +103,7 @@ def register(app: App, core: Core) -> list[str]:
                 answer(**modal_errors(reply, view))
             return
         answer()  # the modal closes (the watcher may have closed it already)
-        _tell(channel, user, core.render.text("slack/declared.txt.j2", declared=declared))
+        _tell(channel, user, core.render.text("slack/declared.txt.j2", declared=declared, slack_ready=core.gateway.ready))
 
     def _tell(channel: str | None, user: str, text: str) -> None:
         try:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import Flask
 from slack_bolt import App
+from slack_bolt.authorization import AuthorizeResult
 from sqlalchemy import event
 
 from bot.check import check
@@ -34,6 +36,37 @@ from runtime.slack_gateway import SlackGateway, make_client
 log = logging.getLogger(__name__)
 
 
+class _NoBodies(logging.Filter):
+    """Bolt logs a refused request's body (signature failures at INFO, unhandled requests as a
+    warning): it may hold what a responder typed, so only the first words are kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        for marker in ("body:", "Unhandled request (", "(body:"):
+            if marker in message:
+                record.msg, record.args = message[: message.index(marker)] + "(body not logged)", ()
+        return True
+
+
+def one_workspace(token: str, gateway):
+    """Bolt's authorisation for the bot's one workspace. Bolt's own calls auth.test on the first
+    request and, when Slack is down then, tells the user to reinstall the app and drops the
+    request; here the token is known and the identity is learnt at start-up, with retries."""
+
+    def authorize(enterprise_id=None, team_id=None, **_):
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token,
+                               bot_user_id=gateway.known_bot_user_id)
+
+    return authorize
+
+
+def bolt_logger() -> logging.Logger:
+    logger = logging.getLogger("safeguard.bolt")
+    if not any(isinstance(f, _NoBodies) for f in logger.filters):
+        logger.addFilter(_NoBodies())
+    return logger
+
+
 class StartupError(Exception):
     """The bot cannot start; the message says why and what to fix."""
 
@@ -47,15 +80,20 @@ class Safeguard:
     clockwork: Clockwork
     listeners: dict[str, list[str]] = field(default_factory=dict)
     _started: bool = field(default=False)
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> Safeguard:
         if not self._started:
+            self._stopping.clear()
+            threading.Thread(target=self.core.gateway.learn_identity, args=(self._stopping,),
+                             name="safeguard-identity", daemon=True).start()
             self.clockwork.start()
             self.core.dispatcher.kick()
             self._started = True
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         self.clockwork.shutdown()
         self.core.after_ack.shutdown(wait=True)
         self.core.dispatcher.shutdown()
@@ -125,10 +163,13 @@ def create_bot(settings: Settings, *, migrate: bool | None = None, env: dict[str
     paging_service.register_tasks(core)
     timeline_service.register_tasks(core)
 
+    # Socket Mode needs no signing secret; a random one then refuses every HTTP request to
+    # /slack/events, so nobody can post unsigned commands to the bot's port.
+    signing_secret = settings.slack_signing_secret or secrets.token_hex(32)
     bolt = App(
-        # Socket Mode needs no signing secret; a random one then refuses every HTTP request
-        # to /slack/events, so nobody can post unsigned commands to the bot's port.
-        signing_secret=settings.slack_signing_secret or secrets.token_hex(32),
+        signing_secret=signing_secret,
+        logger=bolt_logger(),
+        authorize=one_workspace(settings.slack_bot_token, core.gateway),
         client=core.gateway.client,
         token_verification_enabled=False,
         process_before_response=False,
@@ -136,5 +177,5 @@ def create_bot(settings: Settings, *, migrate: bool | None = None, env: dict[str
                                              thread_name_prefix="safeguard-listener"),
     )
     listeners = register(bolt, core)
-    web = create_web(core, bolt, clockwork)
+    web = create_web(core, bolt, clockwork, signing_secret)
     return Safeguard(settings=settings, core=core, bolt=bolt, web=web, clockwork=clockwork, listeners=listeners)

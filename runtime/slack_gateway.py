@@ -8,6 +8,7 @@ handlers, and Slack errors turned into `SlackError(code)` so the domain never se
 from __future__ import annotations
 
 import json
+import logging
 import random
 import threading
 from typing import Any
@@ -25,6 +26,8 @@ from slack_sdk.http_retry.jitter import Jitter
 from bot.errors import SlackError
 
 from .slack_limits import fit_message
+
+log = logging.getLogger(__name__)
 
 
 class ScaledJitter(Jitter):
@@ -80,6 +83,30 @@ class SlackGateway:
         if self._bot_user_id is None:
             self._bot_user_id = self._call("auth.test")["user_id"]
         return self._bot_user_id
+
+    @property
+    def ready(self) -> bool:
+        """Whether the bot knows who it is in Slack (auth.test answered once)."""
+        return self._bot_user_id is not None
+
+    @property
+    def known_bot_user_id(self) -> str | None:
+        return self._bot_user_id
+
+    def learn_identity(self, stop: threading.Event, *, first_wait: float = 0.5, max_wait: float = 30.0) -> None:
+        """Ask auth.test until Slack answers (an outage at start-up must not turn requests away):
+        waits double from `first_wait` up to `max_wait` between tries."""
+        wait = first_wait
+        while not stop.is_set():
+            try:
+                self.bot_user_id()
+                log.info("Slack answered auth.test: the bot is ready")
+                return
+            except Exception as err:  # an outage (5xx, 429, no connection): try again
+                log.warning("Slack is not answering auth.test (%s); trying again in %.1f s",
+                            getattr(err, "code", type(err).__name__), wait)
+            stop.wait(wait)
+            wait = min(wait * 2, max_wait)
 
     # -- channels ----------------------------------------------------------------------
     def create_channel(self, name: str, *, private: bool) -> dict[str, Any]:

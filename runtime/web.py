@@ -3,11 +3,13 @@ timeline page behind signed, expiring links."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from flask import Flask, Response, jsonify, request
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
+from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import func, select, text
 
 from bot.clocks.now import utcnow
@@ -19,13 +21,27 @@ from bot.incidents.queries import check_access
 from bot.timeline import export, links
 from bot.timeline.build import build_review
 from bot.timeline.service import link_secret
+from handlers.errors import new_error_id
 
-_GRACE = timedelta(seconds=30)  # a timer this late means no replica is firing timers
+_GRACE = timedelta(seconds=30)
+log = logging.getLogger(__name__)
+MAX_BODY = 1_000_000  # Slack's payloads are far smaller; anything bigger is not from Slack
 
 
-def create_web(core: Core, bolt: App, clockwork: Clockwork) -> Flask:
+def signed(verifier: SignatureVerifier, body: bytes, headers) -> bool:
+    timestamp = headers.get("X-Slack-Request-Timestamp", "")
+    signature = headers.get("X-Slack-Signature", "")
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12) or not signature.isascii():
+        return False
+    if len(body) > MAX_BODY:
+        return False
+    return verifier.is_valid(body, timestamp, signature)  # a timer this late means no replica is firing timers
+
+
+def create_web(core: Core, bolt: App, clockwork: Clockwork, signing_secret: str) -> Flask:
     web = Flask("safeguard")
     slack = SlackRequestHandler(bolt)
+    verifier = SignatureVerifier(signing_secret)
 
     @web.before_request
     def learn_own_port():
@@ -39,7 +55,17 @@ def create_web(core: Core, bolt: App, clockwork: Clockwork) -> Flask:
 
     @web.post("/slack/events")
     def slack_events():
-        return slack.handle(request)
+        # The signature first, on the raw bytes, before anything parses the body: a request Slack
+        # did not sign gets Bolt's 401 and a one-line log, never its body and never a 500.
+        body = request.get_data(cache=True)
+        if not signed(verifier, body, request.headers):
+            log.info("refused an unsigned or stale request to /slack/events (%s bytes)", len(body))
+            return jsonify(error="invalid request"), 401
+        try:
+            return slack.handle(request)
+        except Exception as err:  # a signed body Bolt cannot read (truncated JSON, a form without payload)
+            log.warning("%s: a signed request could not be read (%s)", new_error_id(), type(err).__name__)
+            return jsonify(error="malformed request"), 400
 
     @web.get("/healthz")
     def healthz():
@@ -51,9 +77,12 @@ def create_web(core: Core, bolt: App, clockwork: Clockwork) -> Flask:
         except Exception as err:  # the database is down: say so, do not crash
             return jsonify(ok=False, database=f"error: {type(err).__name__}"), 503
         running = clockwork.scheduler.running
-        body = {"ok": running, "database": "ok", "scheduler": "running" if running else "stopped",
+        slack_ready = core.gateway is None or core.gateway.ready
+        ok = running and slack_ready
+        body = {"ok": ok, "database": "ok", "scheduler": "running" if running else "stopped",
+                "slack": "ready" if slack_ready else "not answering yet (auth.test is retried)",
                 "timers_overdue": overdue}
-        return jsonify(body), 200 if running else 503
+        return jsonify(body), 200 if ok else 503
 
     @web.get("/metrics")
     def metrics():

@@ -59,3 +59,27 @@ def test_huge_numbers_are_refused_plainly(running):
     channel = declared(running)
     answer = running.driver.command(LEAD, "correct 99999999999999999999 x", channel=channel.id)
     assert answer.status == 200 and answer.message.text.startswith(":no_entry:")
+
+
+def test_a_cold_start_during_a_slack_outage_keeps_declarations(sandbox, db_url):
+    """Slack answers auth.test with 503 when the bot starts: it says it is not ready, yet a
+    declaration made then is saved, answered honestly, and set up once Slack is back."""
+    import httpx
+
+    from tests.conftest import make_bot
+
+    sandbox.faults.outage("auth.test", status=503)  # until cleared
+    running = make_bot(sandbox, db_url)
+    try:
+        health = httpx.get(running.server.url + "/healthz", timeout=5)
+        assert health.status_code == 503 and "not answering" in health.json()["slack"]
+        answer = running.driver.command(LEAD, "declare imminent-harm Threat in comments 4411")
+        assert answer.ok and "saved" in answer.message.text and "reinstall" not in answer.message.text
+        assert running.kinds(1)[0] == "declared"
+        sandbox.faults.clear("auth.test")
+        wait_for(lambda: httpx.get(running.server.url + "/healthz", timeout=5).status_code == 200, timeout=20,
+                 what="the bot to learn who it is")
+        running.provisioned(1, timeout=30)
+        assert len(running.ws.pinned_messages(running.ws.channel_by_name("inc-1-imminent-harm").id)) == 1
+    finally:
+        running.server.stop()
