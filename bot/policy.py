@@ -112,6 +112,10 @@ def authorize(core: Core, incident_id: int | None, actor: str, action: str, *, s
         joined(core, channel, actor, None)
         with core.db.read() as session:
             standing = standing_of(core, session, session.get(Incident, incident_id), actor)
+    # A restricted channel is for the holders of the playbook's roles (and roles given in the
+    # incident): someone added by hand, whatever else the config says they do, is not let in.
+    if restricted:
+        standing.roles &= set(playbook.roles) | assigned_roles(core, incident_id)
     if not (standing.member or standing.lead) or (restricted and not (standing.roles or standing.lead)):
         raise Forbidden(f"Only members of {ref(incident_id)}'s channel"
                         + (" who hold one of its roles" if restricted else "")
@@ -157,6 +161,11 @@ def standing_of(core: Core, session: Session, incident: Incident, user: str) -> 
     else:
         standing.roles.clear()  # someone who left holds nothing here until they are back
     return standing
+
+
+def assigned_roles(core: Core, incident_id: int) -> set[str]:
+    with core.db.read() as session:
+        return set(session.scalars(select(RoleAssignment.role).where(RoleAssignment.incident_id == incident_id)))
 
 
 def holds_playbook_role(core: Core, playbook, user: str) -> bool:

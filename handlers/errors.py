@@ -76,6 +76,13 @@ def register(app: App, core: Core) -> None:
         if kind in ("event_callback", "url_verification") or not (body.get("command") or body.get("response_url")):
             return BoltResponse(status=200, body="") if response is not None else None
         message = {"response_type": "ephemeral", "text": reply.text}
+        if response is not None and kind in ("block_actions", "message_action", "shortcut") and respond is not None:
+            # Slack shows nothing of the body that acknowledges a click: say it on the response_url.
+            try:
+                respond(text=reply.text, response_type="ephemeral", replace_original=False)
+            except Exception:
+                log.info("could not answer an error on the response_url")
+            return BoltResponse(status=200, body="")
         if response is not None:  # not acknowledged yet: the answer rides on the ack
             return BoltResponse(status=200, body=json.dumps(message), headers={"content-type": "application/json"})
         if respond is not None:

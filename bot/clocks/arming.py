@@ -59,7 +59,7 @@ def _arm_step_timer(core: Core, session: Session, incident: Incident, step, inde
     )
 
 
-def _first_completion(session: Session, incident_id: int, step_id: str, *, done_only: bool = False) -> datetime | None:
+def first_completion(session: Session, incident_id: int, step_id: str, *, done_only: bool = False) -> datetime | None:
     """When `step_id` was first done (or skipped): a clock counts from that moment, however
     often the step was reopened and completed since. An Undo must not buy time, and the
     earliest start is the safe one: a reminder comes early, never after the period ran out."""
@@ -80,8 +80,8 @@ def _clock_start(session: Session, incident_id: int, start: str, timer, fallback
     """When a step's clock from `start` began; None when it has not (a lasting clock needs the
     step done: a report never filed starts no preservation year)."""
     if timer.outlives_close:
-        return _first_completion(session, incident_id, start, done_only=True)
-    return _first_completion(session, incident_id, start) or fallback
+        return first_completion(session, incident_id, start, done_only=True)
+    return first_completion(session, incident_id, start) or fallback
 
 
 def arm_clock(core: Core, session: Session, incident: Incident, start: str) -> None:

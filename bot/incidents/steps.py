@@ -232,7 +232,9 @@ def waiting_on(core: Core, incident_id: int, step_id: str) -> list[str]:
 def prefill(core: Core, incident_id: int, step_id: str, given: dict[str, Any]) -> dict[str, Any]:
     """The values a step's form opens with: those recorded before (a redo after an Undo), then
     the ones given now."""
+    step = step_definition(core, incident_id, step_id)
+    private = {f.id for f in step.fields if f.private}  # never shown in Slack, not even in a form
     with core.db.read() as session:
         row = _states(session, incident_id).get(step_id)
-        recorded = dict(row.values or {}) if row is not None else {}
+        recorded = {k: v for k, v in (row.values or {}).items() if k not in private} if row is not None else {}
     return {**recorded, **given}

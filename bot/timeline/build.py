@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..clocks.arming import first_completion
 from ..clocks.now import utcnow
 from ..core import Core
 from ..db.models import Incident, Page, Participant, RoleAssignment, StepState, TimelineEvent, Timer
@@ -51,11 +52,19 @@ def build_review(core: Core, incident_id: int) -> IncidentReview:
                 values={k: str(v) for k, v in (s.values or {}).items()} if s else {},
             ))
         titles = {step.id: step.title for step in steps_def}
-        deadlines = []
+        # One row per playbook clock: an Undo re-arms a reopened step's clocks as new rows (with
+        # their first due times); the latest row of each clock says where it stands.
+        clocks: dict[tuple, Timer] = {}
         for timer in session.scalars(select(Timer).where(
                 Timer.incident_id == incident_id, Timer.kind.in_(("remind", "page"))).order_by(Timer.id)):
+            index = timer.spec.get("index")
+            clocks[(timer.step_id, index, timer.kind, timer.target) if index is not None else (timer.id,)] = timer
+        first_done = {step.id: first_completion(session, incident_id, step.id, done_only=True) for step in steps_def}
+        deadlines = []
+        for timer in clocks.values():
             s = states.get(timer.step_id)
-            met = s.done_at if s is not None and s.state == "done" else None
+            # Met when the step was first done (clocks count from first completions, see arming).
+            met = first_done.get(timer.step_id) if s is not None and s.state == "done" else None
             if met is not None:
                 state = "met" if met <= timer.due_at else "missed"
             elif timer.state == "fired":
@@ -78,7 +87,8 @@ def build_review(core: Core, incident_id: int) -> IncidentReview:
             playbook_id=incident.playbook_id, playbook_title=playbook.title if playbook else incident.playbook_id,
             severity=incident.severity, status=incident.status, declared_at=incident.declared_at,
             declared_by=incident.declared_by,
-            confirmed_at=first.done_at if first is not None and first.state == "done" else None,
+            # T0: the first confirmation, however often it was undone and redone since.
+            confirmed_at=first_done.get(first.step_id) if first is not None and first.state == "done" else None,
             resolved_at=incident.resolved_at, closed_at=incident.closed_at, resolution=incident.resolution,
             channel_id=incident.channel_id, responders=responders, steps=steps, deadlines=deadlines,
             pages=pages, events=load_events(session, incident_id), generated_at=utcnow(),
