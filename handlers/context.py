@@ -4,6 +4,7 @@ Slack event handled once. Listeners read `context["actor"]` and `context["incide
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 
@@ -14,6 +15,7 @@ from bot.errors import Forbidden, InvalidInput
 from bot.events_seen import first_time
 from bot.incidents import queries, ref
 
+log = logging.getLogger(__name__)
 NAMED = re.compile(r"^(?:INC-|#)?([0-9]{1,9})$", re.IGNORECASE)
 NAMED_REF = re.compile(r"^INC-([0-9]{1,9})$", re.IGNORECASE)
 # Subcommands that never concern one incident.
@@ -74,7 +76,35 @@ def _named_in_payload(body: dict[str, Any]) -> int | None:
     return None
 
 
+def malformed(body: Any) -> str | None:
+    """What makes a payload one Slack would never send (so no listener should see it), or None."""
+    if not isinstance(body, dict):
+        return "not an object"
+    kind = body.get("type")
+    if kind == "view_submission" and not isinstance(body.get("view"), dict):
+        return "a view submission without a view"
+    if kind == "block_actions":
+        actions = body.get("actions")
+        if not (isinstance(actions, list) and actions and all(isinstance(a, dict) for a in actions)):
+            return "block actions without actions"
+    if kind == "event_callback" and not isinstance(body.get("event"), dict):
+        return "an event callback without an event"
+    for key in ("user", "channel", "team", "container", "message"):
+        if key in body and body[key] is not None and not isinstance(body[key], dict | str):
+            return f"a {key} that is neither an object nor an id"
+    return None
+
+
 def register(app: App, core: Core) -> None:
+    @app.use
+    def reject_malformed(body: Any, next) -> BoltResponse | None:
+        """A signed payload of a shape Slack never sends: 400 and one line, never a listener."""
+        problem = malformed(body)
+        if problem is not None:
+            log.warning("refused a malformed request: %s", problem)
+            return BoltResponse(status=400, body=json.dumps({"error": "malformed request"}))
+        return next()
+
     @app.use
     def handle_events_once(body: dict[str, Any], next) -> BoltResponse | None:
         """Slack retries an event it did not see acknowledged in time: act on each event_id once."""

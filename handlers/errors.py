@@ -13,7 +13,7 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 
 from bot.core import Core
-from bot.errors import DomainError, InvalidInput
+from bot.errors import DomainError, InvalidInput, SlackError
 from bot.render import fit, mrkdwn_escape
 
 log = logging.getLogger("safeguard.errors")
@@ -45,6 +45,10 @@ def explain(error: BaseException, where: str = "request") -> Reply:
         fields = error.fields if isinstance(error, InvalidInput) else {}
         return Reply(f":no_entry: {fit(safe(str(error)), 3000)}", {k: fit(safe(v), 150) for k, v in fields.items()})
     error_id = new_error_id()
+    if isinstance(error, SlackError):  # Slack said no (an outage, a channel gone): one line, no traceback
+        log.warning("%s: Slack answered %s to %s in %s", error_id, error.code, error.method, where)
+        return Reply(f":warning: Slack did not take that (`{safe(error.code)}`, error `{error_id}`); nothing you "
+                     "did was lost. Try again in a moment.", error_id=error_id)
     log.error("%s: unexpected %s in %s", error_id, type(error).__name__, where,
               exc_info=(type(error), error, error.__traceback__))
     return Reply(f":warning: Something went wrong on our side (error `{error_id}`); nothing you did was "

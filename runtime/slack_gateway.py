@@ -195,7 +195,13 @@ class SlackGateway:
         history does not hold) from conversations.replies."""
         params = {"channel": channel, "latest": ts, "inclusive": True, "limit": 1}
         for method, query in (("conversations.history", params), ("conversations.replies", {**params, "ts": ts})):
-            for message in self._call(method, params=query).get("messages", []):
+            try:
+                messages = self._call(method, params=query).get("messages", [])
+            except SlackError as err:
+                if err.code in ("thread_not_found", "message_not_found", "channel_not_found", "invalid_ts_latest"):
+                    continue  # there is no such message
+                raise
+            for message in messages:
                 if message.get("ts") == ts:
                     return message
         return None
