@@ -34,6 +34,26 @@ class Core:
 
     members_cursor: int = 0  # where the next membership check starts (incidents.people.reconcile)
 
+    # An incident's playbook never changes: remembered, so a click costs no read to learn it.
+    _playbook_ids: dict[int, str] = field(default_factory=dict)
+
+    def playbook_id_of(self, incident_id: int) -> str:
+        """The playbook id of an incident; NotFound when there is no such incident."""
+        known = self._playbook_ids.get(incident_id)
+        if known is None:
+            from .db.models import Incident
+            from .errors import NotFound
+
+            with self.db.read() as session:
+                incident = session.get(Incident, incident_id)
+                if incident is None:
+                    raise NotFound(f"There is no incident INC-{incident_id}.")
+                known = incident.playbook_id
+            if len(self._playbook_ids) > 100_000:
+                self._playbook_ids.clear()
+            self._playbook_ids[incident_id] = known
+        return known
+
     def playbook(self, playbook_id: str) -> Playbook:
         return self.playbooks[playbook_id]
 

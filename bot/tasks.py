@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import select
+
 from bot.errors import SlackError
 
 from .clocks.dispatcher import GiveUp, Retry
@@ -28,14 +30,57 @@ def _slack(call):
         raise Retry(str(err)) from None
 
 
+TASK_EVENT = "safeguard_task"
+
+
+def post_once(core: Core, task: Task, channel: str, text: str, blocks=None, *, thread_ts: str | None = None) -> str:
+    """Post a task's message at most once: it carries the task's id as message metadata, it is
+    not retried blindly by slack_sdk after a 5xx (Slack may have posted it), and a retry of the
+    task (after a crash or a lost answer) first looks for it in the channel."""
+    payload = {"task": task.id}
+    if task.attempts > 1:
+        found = core.gateway.find_posted(channel, TASK_EVENT, payload)
+        if found:
+            return found
+    return core.gateway.post(channel, text, blocks, thread_ts=thread_ts, once=True,
+                             metadata={"event_type": TASK_EVENT, "event_payload": payload})
+
+
 def post_task(core: Core, task: Task) -> None:
     p = task.payload
-    _slack(lambda: core.gateway.post(p["channel"], p["text"], p.get("blocks"), thread_ts=p.get("thread_ts")))
-    if p.get("event"):
+    _post_and_record(core, task, p["channel"], p["text"], p.get("blocks"), thread_ts=p.get("thread_ts"))
+
+
+def _post_and_record(core: Core, task: Task, channel: str, text: str, blocks=None, *,
+                     thread_ts: str | None = None) -> None:
+    """Post once, then write the timeline event the task carries (a reminder is `reminder_sent`
+    only once Slack has it)."""
+    _slack(lambda: post_once(core, task, channel, text, blocks, thread_ts=thread_ts))
+    event = task.payload.get("event")
+    if event:
         with core.db.tx() as session:
-            event = p["event"]
             append(session, task.incident_id, event["kind"], event["text"], actor=event.get("actor"),
                    data=event.get("data", {}))
+
+
+def channel_post_task(core: Core, task: Task) -> None:
+    """A message for an incident channel that did not exist when it was asked for: posted once the
+    channel is there; if Slack gave up creating it, posted where the incident was declared (and
+    said so), else to the declarer directly. Never dropped."""
+    p = task.payload
+    with core.db.read() as session:
+        incident = session.get(Incident, p["incident"])
+        channel, declared_in, declarer = incident.channel_id, incident.declared_in, incident.declared_by
+        failed = incident.channel_id is None and incident.provisioned_at is None and session.scalar(
+            select(Task.id).where(Task.incident_id == incident.id, Task.kind == "provision", Task.state == "dead")
+            .limit(1)) is not None
+    text = p["text"]
+    if channel is None and not failed:
+        raise Retry("waiting for the incident channel", timedelta(seconds=2))
+    if channel is None:
+        channel = declared_in or declarer
+        text = f"_(INC-{incident.id}'s channel could not be created, so this comes here.)_\n{text}"
+    _post_and_record(core, task, channel, text)
 
 
 def close_channel_task(core: Core, task: Task) -> None:
@@ -74,5 +119,7 @@ def register_tasks(core: Core) -> None:
                on_dead=lambda t, e: provision_failed(core, t, e))
     d.register("refresh_checklist", lambda t: _slack(lambda: refresh_task(core, t)), max_attempts=20)
     d.register("post", lambda t: post_task(core, t), max_attempts=20)
+    # Waits for the channel as long as provisioning tries (then falls back): no attempt limit.
+    d.register("channel_post", lambda t: channel_post_task(core, t), max_retry=timedelta(seconds=30))
     d.register("topic", lambda t: _slack(lambda: topic_task(core, t)), max_attempts=20)
     d.register("close_channel", lambda t: close_channel_task(core, t), max_attempts=20)

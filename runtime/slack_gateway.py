@@ -179,6 +179,19 @@ class SlackGateway:
             params={"channel": channel, "limit": limit, "include_all_metadata": True},
         ).get("messages", [])
 
+    def find_posted(self, channel: str, event_type: str, payload: dict[str, Any], *, limit: int = 100) -> str | None:
+        """The ts of a message the bot posted in `channel` (a user id means their DM) carrying
+        this metadata: how a retry after a crash or a lost answer learns it was delivered."""
+        if channel.startswith(("U", "W")):
+            channel = self.open_dm(channel)
+        bot = self.bot_user_id()
+        for message in self.history(channel, limit=limit):
+            meta = message.get("metadata") or {}
+            if (message.get("user") == bot and meta.get("event_type") == event_type
+                    and all((meta.get("event_payload") or {}).get(k) == v for k, v in payload.items())):
+                return message.get("ts")
+        return None
+
     def posted_file(self, channel: str, filename: str, since: float, text_has: str) -> bool:
         """Whether the bot posted a file `filename`, with `text_has` in its message, after `since`."""
         bot = self.bot_user_id()

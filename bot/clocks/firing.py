@@ -27,7 +27,7 @@ from ..paging import service as pages
 from ..timeline.store import append
 from .arming import arm_status_update
 from .now import utcnow
-from .outbox import enqueue
+from .outbox import enqueue, to_incident_channel
 
 BATCH = 200
 FAILURES_BEFORE_NOTICE = 3
@@ -204,11 +204,10 @@ def _act(core: Core, session, timer: Timer) -> None:
     elif timer.kind == "status":
         leads = role_holders(session, incident.id).get("incident_lead", [])
         append(session, incident.id, "timer_fired", "Status update due", data=base)
-        if incident.channel_id:
-            enqueue(session, "post", {"channel": incident.channel_id, "text": core.render.text(
-                "slack/status_due.txt.j2", ref=ref(incident.id), leads=leads, every=timer.spec.get("every")),
-                "event": {"kind": "reminder_sent", "text": "Asked for a status update",
-                          "data": {"timer": timer.id, "users": leads}}}, incident_id=incident.id)
+        to_incident_channel(session, incident, core.render.text(
+            "slack/status_due.txt.j2", ref=ref(incident.id), leads=leads, every=timer.spec.get("every")),
+            event={"kind": "reminder_sent", "text": "Asked for a status update",
+                   "data": {"timer": timer.id, "users": leads}})
         # Keep the cadence (next = this one's due time + every), unless that is already past
         # (the bot was down): then one reminder now and the next a full interval later.
         every = core.config.status_updates.get(incident.severity)

@@ -56,3 +56,14 @@ def enqueue(
 
 def pending_count(session: Session) -> int:
     return len(session.scalars(select(Task.id).where(Task.state.in_(("pending", "running")))).all())
+
+
+def to_incident_channel(session: Session, incident, text: str, *, event: dict[str, Any] | None = None) -> None:
+    """A message for the incident's channel. When the channel does not exist yet (Slack slow at
+    declaration), the task waits for it instead of being dropped; if the channel cannot be made
+    at all, it goes to where the incident was declared (see tasks.channel_post_task)."""
+    payload: dict[str, Any] = {"text": text, **({"event": event} if event else {})}
+    if incident.channel_id:
+        enqueue(session, "post", {"channel": incident.channel_id, **payload}, incident_id=incident.id)
+    else:
+        enqueue(session, "channel_post", {"incident": incident.id, **payload}, incident_id=incident.id)

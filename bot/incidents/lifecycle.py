@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from ..clocks.arming import arm_status_update, cancel_timers, outlives_close
 from ..clocks.now import utcnow
-from ..clocks.outbox import enqueue
+from ..clocks.outbox import enqueue, to_incident_channel
 from ..core import Core
 from ..db.models import Incident, Page, StepState, TimelineEvent, Timer
 from ..errors import InvalidInput, NotFound
@@ -212,5 +212,4 @@ def _retopic(session, incident: Incident) -> None:
 
 
 def _announce(session, incident: Incident, text: str) -> None:
-    if incident.channel_id:
-        enqueue(session, "post", {"channel": incident.channel_id, "text": text}, incident_id=incident.id)
+    to_incident_channel(session, incident, text)

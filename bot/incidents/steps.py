@@ -27,11 +27,7 @@ USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,})
 
 
 def step_definition(core: Core, incident_id: int, step_id: str):
-    with core.db.read() as session:
-        incident = session.get(Incident, incident_id)
-        if incident is None:
-            raise NotFound(f"There is no incident {ref(incident_id)}.")
-        playbook = core.playbook(incident.playbook_id)
+    playbook = core.playbook(core.playbook_id_of(incident_id))
     for step in playbook.steps:
         if step.id == step_id:
             return step

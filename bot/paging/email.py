@@ -12,7 +12,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
+from email.utils import formatdate, parseaddr
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from bot.paging.base import DeliveryError, PageNotice, PagerConfigError
@@ -148,9 +148,9 @@ class EmailBackend:
         msg["To"] = ", ".join(self.recipients(notice))
         msg["Subject"] = self.renderer.email_subject(notice)
         msg["Date"] = formatdate(localtime=False, usegmt=True)
-        msg["Message-ID"] = make_msgid(
-            idstring=notice.dedup_key, domain=self._envelope_from.rpartition("@")[2]
-        )
+        # The same page level always has the same Message-ID: a resend after a crash is one
+        # message to mail clients and to servers that de-duplicate.
+        msg["Message-ID"] = f"<{notice.dedup_key}.level-{notice.level}@{self._envelope_from.rpartition('@')[2]}>"
         msg["Auto-Submitted"] = "auto-generated"
         msg["X-Auto-Response-Suppress"] = "All"
         msg["X-Safeguard-Page"] = notice.dedup_key

@@ -18,7 +18,7 @@ from bot.errors import SlackError
 from ..clocks.arming import add_timer, cancel_timers
 from ..clocks.dispatcher import GiveUp, Retry
 from ..clocks.now import utcnow
-from ..clocks.outbox import enqueue
+from ..clocks.outbox import enqueue, to_incident_channel
 from ..core import Core
 from ..db.models import Incident, Page, Task, Timer
 from ..durations import format_duration
@@ -28,6 +28,7 @@ from ..incidents.checklist import request_refresh
 from ..incidents.views import role_holders
 from ..outcomes import Outcome
 from ..policy import mutation
+from ..render import mrkdwn_escape
 from ..timeline.store import append, lock_incident
 from .base import DeliveryError, PageNotice
 from .retry import backoff
@@ -83,13 +84,10 @@ def _notify_level(core: Core, session, incident: Incident, page: Page, number: i
             for user in users:
                 enqueue(session, "page_notify", {"page": page.id, "level": number, "backend": "slack", "user": user},
                         incident_id=incident.id)
-            if incident.channel_id:
-                mentions = " ".join(f"<@{u}>" for u in users) or core.role_label(page.role)
-                enqueue(session, "post", {"channel": incident.channel_id,
-                                          "text": core.render.text("slack/page_channel.txt.j2", page=page,
-                                                                   label=core.role_label(page.role),
-                                                                   mentions=mentions, level=number)},
-                        incident_id=incident.id)
+            mentions = " ".join(f"<@{u}>" for u in users) or core.role_label(page.role)
+            to_incident_channel(session, incident, core.render.text(
+                "slack/page_channel.txt.j2", page=page, label=core.role_label(page.role), mentions=mentions,
+                level=number))
         else:
             enqueue(session, "page_notify", {"page": page.id, "level": number, "backend": backend, "users": users},
                     incident_id=incident.id)
@@ -116,10 +114,9 @@ def escalate(core: Core, session, timer: Timer) -> None:
            f"Nobody acknowledged the page for {core.role_label(page.role)} after {len(policy)} level(s)",
            data={"page": page.id, "levels": len(policy)})
     leads = list(dict.fromkeys(role_holders(session, incident.id).get("incident_lead", []) + list(core.config.leads)))
-    if incident.channel_id:
-        enqueue(session, "post", {"channel": incident.channel_id, "text": core.render.text(
-            "slack/page_unanswered.txt.j2", page=page, label=core.role_label(page.role),
-            leads=" ".join(f"<@{u}>" for u in leads), levels=len(policy))}, incident_id=incident.id)
+    to_incident_channel(session, incident, core.render.text(
+        "slack/page_unanswered.txt.j2", page=page, label=core.role_label(page.role),
+        leads=" ".join(f"<@{u}>" for u in leads), levels=len(policy)))
     request_refresh(session, incident)
 
 
@@ -183,10 +180,8 @@ def acknowledge(core: Core, actor: str, *, page_id: int | None = None, incident_
                                      "seconds_to_ack": int(took.total_seconds())})
             cancel_timers(session, incident.id, reason=f"page #{page.id} acknowledged", actor=user, kinds=("escalate",))
             _resolve_on_pagers(core, session, page)
-            if incident.channel_id:
-                enqueue(session, "post", {"channel": incident.channel_id, "text":
-                        f":white_check_mark: <@{user}> acknowledged the page for {core.role_label(page.role)}."},
-                        incident_id=incident.id)
+            to_incident_channel(session, incident, f":white_check_mark: <@{user}> acknowledged the page for "
+                                                   f"{mrkdwn_escape(core.role_label(page.role))}.")
             request_refresh(session, incident)
         if not acked:
             raise InvalidInput("No open page is addressed to you.")
@@ -252,7 +247,7 @@ def notify_task(core: Core, task: Task) -> None:
         users = [p["user"]] if "user" in p else p["users"]
         note = notice(core, session, page, p["level"], users)
     if p["backend"] == "slack":
-        _send_slack_dm(core, note, p["user"])
+        _send_slack_dm(core, task, note, p["user"])
     else:
         backend = core.backends.get(p["backend"])
         if backend is None:
@@ -279,12 +274,15 @@ def notify_task(core: Core, task: Task) -> None:
             enqueue(session, "page_resolve", {"page": page.id, "backend": p["backend"]}, incident_id=page.incident_id)
 
 
-def _send_slack_dm(core: Core, note: PageNotice, user: str) -> None:
+def _send_slack_dm(core: Core, task: Task, note: PageNotice, user: str) -> None:
+    """One DM per page level and person (the task's identity rides on the message: see post_once)."""
+    from ..tasks import post_once
+
     text = core.render.text("slack/page_dm.txt.j2", notice=note)
     blocks = core.render.blocks("slack/page_dm.json.j2", notice=note, text=text)
     try:
         try:
-            core.gateway.post(user, text, blocks)
+            post_once(core, task, user, text, blocks)
         except SlackError as err:
             if err.code not in REFUSED_AS_MADE:
                 raise
@@ -292,8 +290,8 @@ def _send_slack_dm(core: Core, note: PageNotice, user: str) -> None:
             # the fixed minimum (who, which incident, the Acknowledge button) without the words.
             log.warning("page %s DM refused as made (%s); sending the minimal page", note.page_id, err.code)
             minimal = replace(note, said="", reason="see the incident channel", playbook_title="", channel_id=None)
-            core.gateway.post(user, core.render.text("slack/page_dm.txt.j2", notice=minimal),
-                              core.render.blocks("slack/page_dm.json.j2", notice=minimal, text=""))
+            post_once(core, task, user, core.render.text("slack/page_dm.txt.j2", notice=minimal),
+                      core.render.blocks("slack/page_dm.json.j2", notice=minimal, text=""))
     except SlackError as err:
         if err.code in ("user_not_found", "channel_not_found", "account_inactive", "user_disabled"):
             raise GiveUp(str(err)) from None
@@ -314,11 +312,9 @@ def notify_dead(core: Core, task: Task, error: str) -> None:
             return
         if p["backend"] == "slack":
             # The DM did not go through: say so where everyone sees it, naming the person.
-            if incident.channel_id:
-                enqueue(session, "post", {"channel": incident.channel_id, "text":
-                        f":warning: Could not send the page for {core.role_label(page.role)} to <@{p.get('user')}> "
-                        "by direct message. Reach them another way; escalation continues."},
-                        incident_id=incident.id)
+            to_incident_channel(session, incident, f":warning: Could not send the page for "
+                                f"{mrkdwn_escape(core.role_label(page.role))} to <@{p.get('user')}> by direct message. "
+                                "Reach them another way; escalation continues.")
             return
         policy = levels(core, page.role)
         on_slack = p["level"] <= len(policy) and "slack" in policy[p["level"] - 1].notify
@@ -326,12 +322,10 @@ def notify_dead(core: Core, task: Task, error: str) -> None:
             for user in p.get("users", []):
                 enqueue(session, "page_notify", {"page": page.id, "level": p["level"], "backend": "slack",
                                                  "user": user}, incident_id=incident.id)
-        if incident.channel_id:
-            how = "they were paged by Slack DM too" if on_slack else "paged on Slack instead"
-            enqueue(session, "post", {"channel": incident.channel_id, "text":
-                    f":warning: {p['backend']} did not accept the page for {core.role_label(page.role)} after "
-                    f"{task.attempts} attempts; {how}. Check the pager configuration."},
-                    incident_id=incident.id)
+        how = "they were paged by Slack DM too" if on_slack else "paged on Slack instead"
+        to_incident_channel(session, incident, f":warning: {p['backend']} did not accept the page for "
+                            f"{mrkdwn_escape(core.role_label(page.role))} after {task.attempts} attempts; {how}. "
+                            "Check the pager configuration.")
 
 
 def resolve_task(core: Core, task: Task) -> None:

@@ -28,6 +28,7 @@ from bot.paging.render import PageRenderer
 
 TIMESTAMP_HEADER = "X-Safeguard-Request-Timestamp"
 SIGNATURE_HEADER = "X-Safeguard-Signature"
+DELIVERY_HEADER = "X-Safeguard-Delivery"
 SIGNATURE_VERSION = "v1"
 MAX_SKEW_SECONDS = 5 * 60
 
@@ -117,6 +118,8 @@ class WebhookBackend:
             "Content-Type": "application/json",
             "User-Agent": "Safeguard-Pager/1",
             TIMESTAMP_HEADER: str(ts),
+            # The same for every retry of one delivery: the receiver can drop a repeat.
+            DELIVERY_HEADER: f"{notice.dedup_key}.level-{notice.level}.{event}",
             SIGNATURE_HEADER: sign_webhook(self._secret, ts, raw),
         }
         return raw, headers
