@@ -95,16 +95,17 @@ def malformed(body: Any) -> str | None:
     return None
 
 
-def register(app: App, core: Core) -> None:
-    @app.use
-    def reject_malformed(body: Any, next) -> BoltResponse | None:
-        """A signed payload of a shape Slack never sends: 400 and one line, never a listener."""
-        problem = malformed(body)
-        if problem is not None:
-            log.warning("refused a malformed request: %s", problem)
-            return BoltResponse(status=400, body=json.dumps({"error": "malformed request"}))
-        return next()
+def reject_malformed(body: Any, next) -> BoltResponse | None:
+    """A signed payload of a shape Slack never sends: 400 and one line, never a listener. Runs
+    before Bolt's own authorisation (`App(before_authorize=…)`), which reads the body too."""
+    problem = malformed(body)
+    if problem is not None:
+        log.warning("refused a malformed request: %s", problem)
+        return BoltResponse(status=400, body=json.dumps({"error": "malformed request"}))
+    return next()
 
+
+def register(app: App, core: Core) -> None:
     @app.use
     def handle_events_once(body: dict[str, Any], next) -> BoltResponse | None:
         """Slack retries an event it did not see acknowledged in time: act on each event_id once."""

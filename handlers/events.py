@@ -38,7 +38,7 @@ def register(app: App, core: Core) -> list[str]:
     def reaction_added(event: dict[str, Any], context: BoltContext) -> None:
         item = event.get("item") if isinstance(event.get("item"), dict) else {}
         channel, ts, user = _text(item.get("channel")), _text(item.get("ts")), _text(event.get("user"))
-        if event.get("reaction") not in PIN_REACTIONS or item.get("type") != "message" or not (channel and ts and user):
+        if _text(event.get("reaction")) not in PIN_REACTIONS or item.get("type") != "message" or not (channel and ts and user):
             return
         if context.get("incident") is None:
             return  # a 📌 outside incident channels is nobody's business here

@@ -31,6 +31,7 @@ from bot.render import Renderer
 from bot.settings import Settings
 from bot.tasks import register_tasks
 from bot.timeline import service as timeline_service
+from handlers.context import reject_malformed
 from runtime.slack_gateway import SlackGateway, make_client
 
 log = logging.getLogger(__name__)
@@ -170,6 +171,7 @@ def create_bot(settings: Settings, *, migrate: bool | None = None, env: dict[str
         signing_secret=signing_secret,
         logger=bolt_logger(),
         authorize=one_workspace(settings.slack_bot_token, core.gateway),
+        before_authorize=reject_malformed,
         client=core.gateway.client,
         token_verification_enabled=False,
         process_before_response=False,
