@@ -11,25 +11,43 @@ together with type errors, at the exact place they concern.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Any, Literal
 
+from pydantic import Field as PydanticField
 from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
     ValidationError,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
-from pydantic import Field as PydanticField
 
+from .config_types import (  # noqa: F401 (re-exported: playbooks and tests import them from here)
+    DEFERRED,
+    EMAIL,
+    ENV_NAME,
+    OWNER,
+    ROLE_NAME,
+    USER_ID,
+    USERGROUP_ID,
+    ConfigRoleName,
+    EmailAddress,
+    EnvName,
+    HttpUrl,
+    RoleName,
+    SlackUserId,
+    StrictModel,
+    Text,
+    UsergroupId,
+    _unique,
+    check_role_name,
+    deferred,
+)
 from .durations import Duration
+from .paging.registry import PAGER_KINDS
 from .yamlsrc import (
     ConfigError,
     Loc,
@@ -42,103 +60,10 @@ from .yamlsrc import (
 
 Severity = Literal["sev1", "sev2", "sev3"]
 SEVERITIES: tuple[str, ...] = ("sev1", "sev2", "sev3")
-Channel = Literal["slack", "pagerduty", "email", "webhook"]
-PAGER_CHANNELS: tuple[str, ...] = ("pagerduty", "email", "webhook")
-
-OWNER = "owner"  # the special remind target of a playbook timer: the step's owner role
-DEFERRED = "safeguard_deferred_checks"  # validation context flag: the loader runs the checks
-
-USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-USERGROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
-ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+PAGER_CHANNELS: tuple[str, ...] = tuple(PAGER_KINDS)
+Channel = Literal[("slack", *PAGER_CHANNELS)]  # type: ignore[valid-type]
 
 
-# --- field types ---------------------------------------------------------------------------
-
-
-def _user_id(value: str) -> str:
-    if not USER_ID.match(value):
-        raise ValueError(f"{value!r} is not a Slack user id (like U0123ABCD)")
-    return value
-
-
-def _usergroup_id(value: str) -> str:
-    if not USERGROUP_ID.match(value):
-        raise ValueError(f"{value!r} is not a Slack user group id (like S0123ABCD)")
-    return value
-
-
-def check_role_name(value: str) -> str:
-    if not ROLE_NAME.match(value):
-        raise ValueError(
-            f"{value!r} is not a role name: use lowercase letters, digits and _ (like legal, eu_counsel)"
-        )
-    return value
-
-
-def _config_role_name(value: str) -> str:
-    check_role_name(value)
-    if value == OWNER:
-        raise ValueError(f"{OWNER!r} cannot name a role: playbooks use it for a step's owner")
-    return value
-
-
-def _env_name(value: str) -> str:
-    if not ENV_NAME.match(value):
-        raise ValueError(f"{value!r} is not an environment variable name (like PD_ROUTING_KEY)")
-    return value
-
-
-def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{value!r} is not an http(s) URL")
-    return value
-
-
-def _email(value: str) -> str:
-    if not EMAIL.match(value):
-        raise ValueError(f"{value!r} is not an e-mail address")
-    return value
-
-
-def _non_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
-
-
-SlackUserId = Annotated[str, AfterValidator(_user_id)]
-UsergroupId = Annotated[str, AfterValidator(_usergroup_id)]
-RoleName = Annotated[str, AfterValidator(check_role_name)]
-ConfigRoleName = Annotated[str, AfterValidator(_config_role_name)]
-EnvName = Annotated[str, AfterValidator(_env_name)]
-HttpUrl = Annotated[str, AfterValidator(_http_url)]
-EmailAddress = Annotated[str, AfterValidator(_email)]
-Text = Annotated[str, AfterValidator(_non_blank)]
-
-
-def _unique(values: list[Any] | None, what: str) -> None:
-    if values is None:
-        return
-    seen = set()
-    for value in values:
-        if value in seen:
-            raise ValueError(f"{what} {value!r} is listed twice")
-        seen.add(value)
-
-
-class StrictModel(BaseModel):
-    """Unknown keys are errors; aliased keys (``from``) may also be given by name (``from_``)."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-def deferred(info: ValidationInfo) -> bool:
-    """True when the loader validates and runs the cross-checks itself (with exact lines)."""
-    return bool(info.context and info.context.get(DEFERRED))
 
 
 # --- models --------------------------------------------------------------------------------
@@ -195,32 +120,16 @@ class Person(StrictModel):
     email: EmailAddress | None = None
 
 
-class PagerDutyConfig(StrictModel):
-    events_url: HttpUrl = "https://events.pagerduty.com/v2/enqueue"
-    routing_key_env: EnvName
-    timeout: Duration = timedelta(seconds=10)
-
-
-class EmailConfig(StrictModel):
-    smtp_url_env: EnvName
-    from_: EmailAddress = PydanticField(alias="from")
-    timeout: Duration = timedelta(seconds=10)
-
-
-class WebhookConfig(StrictModel):
-    url: HttpUrl
-    secret_env: EnvName
-    """Names the variable holding the secret the webhook backend signs requests with."""
-    timeout: Duration = timedelta(seconds=10)
-
-
-class Pagers(StrictModel):
-    pagerduty: PagerDutyConfig | None = None
-    email: EmailConfig | None = None
-    webhook: WebhookConfig | None = None
-
+class _PagerSections(StrictModel):
     def configured(self) -> list[str]:
         return [name for name in PAGER_CHANNELS if getattr(self, name) is not None]
+
+
+# One optional section per pager kind of the registry (bot/paging/registry.py).
+Pagers = create_model(
+    "Pagers", __base__=_PagerSections,
+    **{name: (kind.config | None, None) for name, kind in PAGER_KINDS.items()},
+)
 
 
 class Delivery(StrictModel):

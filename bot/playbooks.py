@@ -37,6 +37,7 @@ from .config import (
     deferred,
 )
 from .durations import Duration
+from .field_types import FIELD_TYPES
 from .yamlsrc import (
     ConfigError,
     Loc,
@@ -86,7 +87,7 @@ class Field(StrictModel):
 
     id: FieldId
     label: Text
-    type: Literal["select", "text", "user"]
+    type: Literal[tuple(FIELD_TYPES)]  # type: ignore[valid-type]  (bot/field_types.py)
     options: list[str] = PydanticField(default_factory=list, validate_default=True)
     """The choices of a select field (required for select, forbidden otherwise)."""
     pattern: str | None = None
@@ -139,14 +140,19 @@ class Field(StrictModel):
             raise ValueError("pattern_hint explains a pattern: give the field a pattern too")
         return value
 
+    @property
+    def element(self) -> str:
+        """The Block Kit element of this field in a step's form."""
+        return FIELD_TYPES[self.type].element
+
     def accepts(self, value: str) -> bool:
         """Whether ``value`` is acceptable (empty is acceptable for an optional field)."""
         if not value:
             return not self.required
-        if self.type == "select":
-            return value in self.options
-        if self.type == "text" and self.pattern is not None:
-            return re.search(self.pattern, value) is not None
+        try:
+            FIELD_TYPES[self.type].clean(self, value)
+        except ValueError:
+            return False
         return True
 
 

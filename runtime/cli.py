@@ -13,6 +13,12 @@ import click
 from bot.settings import Settings
 
 
+def export_formats() -> list[str]:
+    from bot.timeline.export import FORMATS  # the one list of export formats
+
+    return list(FORMATS)
+
+
 def _settings(**overrides) -> Settings:
     try:
         return Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
@@ -156,7 +162,7 @@ def _number(incident: str) -> int:
 
 @main.command()
 @click.argument("incident")
-@click.option("--format", "fmt", type=click.Choice(["md", "html", "json", "csv"]), default="md", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(export_formats()), default="md", show_default=True)
 def timeline(incident: str, fmt: str) -> None:
     """Print INCIDENT's timeline / post-incident review."""
     from bot.errors import DomainError

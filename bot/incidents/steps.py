@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy import select
@@ -15,6 +14,7 @@ from ..clocks.now import utcnow
 from ..core import Core
 from ..db.models import Incident, StepState
 from ..errors import InvalidInput, NotFound
+from ..field_types import FIELD_TYPES
 from ..outcomes import Outcome
 from ..policy import mutation
 from ..timeline.store import append, lock_incident
@@ -23,7 +23,6 @@ from .checklist import request_refresh
 
 MAX_REASON = 500
 
-USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$|^([UW][A-Z0-9]{2,})$")
 
 
 def step_definition(core: Core, incident_id: int, step_id: str):
@@ -55,17 +54,10 @@ def validate_values(step, values: dict[str, Any]) -> dict[str, str]:
             if field.required:
                 errors[field.id] = f"{field.label} is required."
             continue
-        if field.type == "select" and value not in field.options:
-            errors[field.id] = f"Choose one of: {', '.join(field.options)}."
-        elif field.type == "text" and field.pattern and not re.search(field.pattern, value):
-            errors[field.id] = (f"{field.label}: {field.pattern_hint}" if field.pattern_hint
-                                else f"{field.label} must match `{field.pattern}`.")
-        elif field.type == "user":
-            match = USER_MENTION.match(value)
-            if not match:
-                errors[field.id] = f"{field.label} must be a Slack user."
-            else:
-                value = match.group(1) or match.group(2)
+        try:
+            value = FIELD_TYPES[field.type].clean(field, value)
+        except ValueError as err:
+            errors[field.id] = str(err)
         if len(value) > 500:
             errors[field.id] = "Keep it under 500 characters."
         clean[field.id] = value

@@ -10,7 +10,7 @@ backends in this package, since a declared summary may hold exactly such identif
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 DEDUP_PREFIX = "safeguard-page-"
 
@@ -93,3 +93,13 @@ class Backend(Protocol):
     def resolve(self, notice: PageNotice) -> None:
         """The page was acknowledged; close it where the backend has that idea, else no-op."""
         ...
+
+
+@dataclass(frozen=True)
+class PagerKind:
+    """One kind of pager: its name (the `pagers:` key and the `notify:` word), the pydantic model
+    of its config section, and `build(section, where, env, renderer) -> Backend`."""
+
+    name: str
+    config: type
+    build: Any  # Callable[[Any, str, Mapping[str, str], PageRenderer], Backend]

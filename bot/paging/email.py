@@ -11,11 +11,17 @@ import logging
 import smtplib
 import ssl
 from dataclasses import dataclass
+from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from bot.paging.base import DeliveryError, PageNotice, PagerConfigError
+from pydantic import Field as PydanticField
+
+from bot.config_types import EmailAddress, EnvName, StrictModel
+from bot.durations import Duration
+from bot.paging._config import _get, _required, _secret, _timeout, build_checked
+from bot.paging.base import DeliveryError, PageNotice, PagerConfigError, PagerKind
 from bot.paging.render import PageRenderer
 
 log = logging.getLogger(__name__)
@@ -248,3 +254,22 @@ class EmailBackend:
                 except (smtplib.SMTPException, OSError):
                     server.close()
         return dict(refused)
+
+
+# --- the pager kind: its config section and how to build it from that --------------------
+
+
+class EmailConfig(StrictModel):
+    smtp_url_env: EnvName
+    from_: EmailAddress = PydanticField(alias="from")
+    timeout: Duration = timedelta(seconds=10)
+
+
+def _build(section, where: str, env, renderer) -> EmailBackend:
+    return build_checked(where, EmailBackend,
+                         smtp_url=_secret(section, where, "smtp_url_env", env),
+                         from_addr=str(_required(section, where, "from", "from_")),
+                         timeout=_timeout(_get(section, "timeout"), where), renderer=renderer)
+
+
+KIND = PagerKind("email", EmailConfig, _build)

@@ -4,12 +4,16 @@ and resolved under the same key when the page is acknowledged in Slack."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
+from bot.config_types import EnvName, HttpUrl, StrictModel
+from bot.durations import Duration
+from bot.paging._config import _get, _secret, _timeout, build_checked
 from bot.paging._http import check_http_url, post
-from bot.paging.base import PageNotice, PagerConfigError
+from bot.paging.base import PageNotice, PagerConfigError, PagerKind
 from bot.paging.render import PageRenderer
 
 DEFAULT_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
@@ -119,3 +123,22 @@ class PagerDutyBackend:
             timeout=self.timeout,
             what=what,
         )
+
+
+# --- the pager kind: its config section and how to build it from that --------------------
+
+
+class PagerDutyConfig(StrictModel):
+    events_url: HttpUrl = "https://events.pagerduty.com/v2/enqueue"
+    routing_key_env: EnvName
+    timeout: Duration = timedelta(seconds=10)
+
+
+def _build(section, where: str, env, renderer) -> PagerDutyBackend:
+    return build_checked(where, PagerDutyBackend,
+                         events_url=str(_get(section, "events_url", default=DEFAULT_EVENTS_URL)),
+                         routing_key=_secret(section, where, "routing_key_env", env),
+                         timeout=_timeout(_get(section, "timeout"), where), renderer=renderer)
+
+
+KIND = PagerKind("pagerduty", PagerDutyConfig, _build)

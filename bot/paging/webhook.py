@@ -17,13 +17,16 @@ import hmac
 import json
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 
+from bot.config_types import EnvName, HttpUrl, StrictModel
+from bot.durations import Duration
+from bot.paging._config import _get, _required, _secret, _timeout, build_checked
 from bot.paging._http import check_http_url, post
-from bot.paging.base import PageNotice, PagerConfigError
+from bot.paging.base import PageNotice, PagerConfigError, PagerKind
 from bot.paging.render import PageRenderer
 
 TIMESTAMP_HEADER = "X-Safeguard-Request-Timestamp"
@@ -149,3 +152,23 @@ class WebhookBackend:
             timeout=self.timeout,
             what=f"webhook {event} {notice.dedup_key}",
         )
+
+
+# --- the pager kind: its config section and how to build it from that --------------------
+
+
+class WebhookConfig(StrictModel):
+    url: HttpUrl
+    secret_env: EnvName
+    """Names the variable holding the secret the webhook backend signs requests with."""
+    timeout: Duration = timedelta(seconds=10)
+
+
+def _build(section, where: str, env, renderer) -> WebhookBackend:
+    return build_checked(where, WebhookBackend,
+                         url=str(_required(section, where, "url")),
+                         secret=_secret(section, where, "secret_env", env),
+                         timeout=_timeout(_get(section, "timeout"), where), renderer=renderer)
+
+
+KIND = PagerKind("webhook", WebhookConfig, _build)
