@@ -93,9 +93,8 @@ class BotProcess:
             self.lines.append(line)
 
     def wait_ready(self, timeout: float = 30.0) -> BotProcess:
-        import httpx
 
-        from tests.support import wait_for
+        from tests.support import wait_serving
 
         def listening() -> str | None:
             if self.proc.poll() is not None:
@@ -105,15 +104,7 @@ class BotProcess:
                     return line.split()[-1].removesuffix("/slack/events")
             return None
 
-        self.url = wait_for(listening, timeout, interval=0.05, what="the bot to listen")
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(self.url + "/healthz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(healthy, timeout, interval=0.05, what="the bot to be healthy")
+        self.url = wait_serving(listening, timeout)
         return self
 
     @property

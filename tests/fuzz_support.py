@@ -39,7 +39,14 @@ from sandbox.pagerduty import PagerDutyStandIn
 from sandbox.payloads import VERIFICATION_TOKEN
 from sandbox.server import Sandbox
 from sandbox.smtp import SmtpStandIn
-from tests.support import DEMO_CONFIG, REPO, postgres_reachable, postgres_schema, wait_for
+from tests.support import (
+    DEMO_CONFIG,
+    REPO,
+    postgres_reachable,
+    postgres_schema,
+    wait_for,
+    wait_serving,
+)
 
 SECRET = "fuzz-signing-secret"
 PD_KEY = "fuzz0routing0key0000000000000000"  # 32 characters, as PagerDuty wants
@@ -113,15 +120,7 @@ class BotProcess:
             found = re.search(r"^Listening on (\S+)/slack/events$", self.log_text(), re.M)
             return found.group(1) if found else None
 
-        self.url = wait_for(listening, timeout, interval=0.05, what="the bot to listen")
-
-        def healthy() -> bool:
-            try:
-                return httpx.get(self.url + "/healthz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(healthy, timeout, interval=0.05, what="the bot to be healthy")
+        self.url = wait_serving(listening, timeout)
         return self
 
     @property

@@ -53,6 +53,23 @@ def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float 
         time.sleep(interval)
 
 
+def wait_serving(listening: Callable[[], str | None], timeout: float) -> str:
+    """A `safeguard serve` subprocess: wait until `listening()` gives its URL, then until its
+    /healthz says ready; returns the URL."""
+    import httpx
+
+    url = wait_for(listening, timeout, interval=0.05, what="the bot to listen")
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(url + "/healthz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(healthy, timeout, interval=0.05, what="the bot to be healthy")
+    return url
+
+
 @dataclass
 class RunningBot:
     bot: Any  # bot.app.Safeguard
