@@ -20,9 +20,11 @@ class FieldType:
 
 
 def _select(field, value: str) -> str:
-    if value not in field.options:
-        raise ValueError(f"Choose one of: {', '.join(field.options)}.")
-    return value
+    """An option in any case (`a1` is `A1`), recorded as the playbook spells it."""
+    for option in field.options:
+        if option.casefold() == value.casefold():
+            return option
+    raise ValueError(f"Choose one of: {', '.join(field.options)}.")
 
 
 def _text(field, value: str) -> str:

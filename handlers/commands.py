@@ -3,6 +3,7 @@ the acting user and the incident the middleware resolved, and says the outcome."
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from bot.timeline import service as timeline
 
 from . import modals
 from .context import named_in_command
+from .errors import safe
 from .parsing import head_rest, parse_fields, parse_user, split_command
 from .present import say
 from .replies import answering, ephemeral
@@ -58,8 +60,13 @@ def register(app: App, core: Core) -> list[str]:
                   str(body.get("trigger_id") or ""), rest, context.get("incident"))
         handler = SUBCOMMANDS.get(sub)
         if handler is None:
-            ctx.reply(f"Unknown command `{sub[:40]}`. " + core.render.text("slack/help.txt.j2",
-                                                                             playbooks=playbook_list(core)))
+            guess = difflib.get_close_matches(sub, SUBCOMMANDS, n=1, cutoff=0.6)
+            if guess:  # a typo at 3 a.m. gets the command it meant, not the whole help
+                ctx.reply(f"Unknown command `{safe(sub[:40])}`. Did you mean `/incident {guess[0]}`? "
+                          "(`/incident help` lists them all.)")
+            else:
+                ctx.reply(f"Unknown command `{safe(sub[:40])}`. " + core.render.text(
+                    "slack/help.txt.j2", playbooks=playbook_list(core)))
             return
         handler(ctx)
 

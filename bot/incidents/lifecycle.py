@@ -71,6 +71,8 @@ def add_correction(core: Core, incident_id: int, actor: str, target: str, text: 
 def set_severity(core: Core, incident_id: int, actor: str, severity: str) -> Outcome:
     user = actor
     severity = severity.strip().lower()
+    if severity in ("1", "2", "3"):  # `/incident severity 2` means sev2
+        severity = f"sev{severity}"
     if severity not in SEVERITIES:
         raise InvalidInput(f"Usage: `/incident severity SEV` with SEV one of {', '.join(SEVERITIES)}.")
     with core.db.tx() as session:
