@@ -83,3 +83,18 @@ def test_a_cold_start_during_a_slack_outage_keeps_declarations(sandbox, db_url):
         assert len(running.ws.pinned_messages(running.ws.channel_by_name("inc-1-imminent-harm").id)) == 1
     finally:
         running.server.stop()
+
+
+def test_lost_answers_never_make_a_second_dm_or_notice(running):
+    """Slack posts the page DM and the channel notice, but the bot never hears back (a 5xx): the
+    retry finds them by their metadata instead of posting them again."""
+    channel = declared(running)
+    running.settle()
+    running.sandbox.faults.lost_answer("chat.postMessage", count=2)
+    assert running.driver.command(LEAD, "page legal Need a disclosure decision", channel=channel.id).ok
+    wait_for(lambda: "page_sent" in running.kinds(1), timeout=20, what="the DM's retry to find it")
+    running.settle(timeout=20)
+    assert len(running.ws.dms(LEGAL)) == 1
+    notices = [m for m in running.ws.messages(channel.id) if "Paging" in (m.text or "")]
+    assert len(notices) == 1
+    assert running.kinds(1).count("page_sent") == 1

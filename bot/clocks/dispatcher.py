@@ -100,10 +100,17 @@ class Dispatcher:
         if self.inline:
             self.tick()
             return
+        self._submit(self.tick)
+
+    def _submit(self, fn, *args) -> bool:
+        """Run on the pool; False once it is shut down (the rows wait for the next start, or
+        for another replica: nothing is lost)."""
         try:
-            self._pool.submit(self.tick)
-        except RuntimeError:  # shutting down: the rows wait for the next start (or another replica)
-            log.info("not looking for due work: the dispatcher is shutting down")
+            self._pool.submit(fn, *args)
+            return True
+        except RuntimeError:
+            log.info("not starting more work: the dispatcher is shutting down")
+            return False
 
     def tick(self) -> None:
         """Fire due timers and start due tasks; concurrent calls fold into one more pass."""
@@ -170,8 +177,9 @@ class Dispatcher:
                 self._inflight += 1
             if self.inline:
                 self._run(task)
-            else:
-                self._pool.submit(self._run, task)
+            elif not self._submit(self._run, task):
+                with self._lock:  # shutting down: its lease runs out and a live process takes it
+                    self._inflight -= 1
         return len(tasks) if len(tasks) < room else self.batch  # full: go round again
 
     def _run(self, task: Task) -> None:
@@ -197,7 +205,7 @@ class Dispatcher:
                 self._idle.notify_all()
                 look_again, self._full = self._full, False
             if look_again and not self.inline:
-                self._pool.submit(self.tick)
+                self._submit(self.tick)
 
     def _retry_or_die(self, task: Task, kind: TaskKind, error: str, delay: timedelta | None) -> None:
         if kind.max_attempts is not None and task.attempts >= kind.max_attempts:
