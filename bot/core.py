@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -28,9 +27,6 @@ class Core:
     backends: dict = field(default_factory=dict)  # paging backends by name (not Slack)
     # Aims the scheduler at a timer's due time (wired to APScheduler by the app factory).
     wake: Callable[[datetime | None], None] = field(default=lambda due: None)
-    # Work that follows an ack (writing a declaration): a couple of threads, not one per
-    # request, so that a burst of declarations does not starve the acks of the next ones.
-    after_ack: Executor = field(default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="safeguard-after-ack"))
 
     members_cursor: int = 0  # where the next membership check starts (incidents.people.reconcile)
 

@@ -96,7 +96,6 @@ class Safeguard:
     def stop(self) -> None:
         self._stopping.set()
         self.clockwork.shutdown()
-        self.core.after_ack.shutdown(wait=True)
         self.core.dispatcher.shutdown()
         self.core.db.dispose()
         self._started = False
