@@ -98,3 +98,19 @@ def test_lost_answers_never_make_a_second_dm_or_notice(running):
     notices = [m for m in running.ws.messages(channel.id) if "Paging" in (m.text or "")]
     assert len(notices) == 1
     assert running.kinds(1).count("page_sent") == 1
+
+
+def test_a_page_before_the_channel_exists_is_announced_once_it_does(running):
+    """Slack is slow to create the channel; a lead pages from elsewhere meanwhile: the DM goes out
+    at once and the channel's notice follows as soon as the channel exists, never dropped."""
+    running.sandbox.faults.outage("conversations.create", status=503)
+    assert running.driver.command(LEAD, "declare imminent-harm Threat in comments 4411").ok
+    answer = running.driver.command(LEAD, "page INC-1 legal Need a disclosure decision", channel="C0OPS0001")
+    assert answer.message.text.startswith(":pager:"), answer.message.text
+    wait_for(lambda: running.ws.dms(LEGAL), what="the page DM while the channel does not exist")
+    running.sandbox.faults.clear("conversations.create")
+    channel = running.provisioned(1, timeout=60)
+    wait_for(lambda: [m for m in running.ws.messages(channel.id) if "Paging" in (m.text or "")],
+             timeout=30, what="the page's notice in the new channel")
+    running.settle(timeout=20)
+    assert len([m for m in running.ws.messages(channel.id) if "Paging" in (m.text or "")]) == 1
