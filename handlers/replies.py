@@ -113,8 +113,8 @@ class Answer:
             return
         try:
             self._respond(text=fit(text, REPLY_TEXT), blocks=blocks, response_type="ephemeral", replace_original=False)
-        except Exception:
-            log.exception("could not tell the user: %s", text)
+        except Exception as err:  # no response_url, or Slack refused it: one line (never the text)
+            log.info("could not answer on the response_url (%s)", type(err).__name__)
 
     def tell(self, text: str) -> None:
         """An answer for the user: on the ack while there is still one, else on the response_url."""

@@ -45,7 +45,9 @@ class _NoBodies(logging.Filter):
         message = record.getMessage()
         for marker in ("body:", "Unhandled request (", "(body:"):
             if marker in message:
-                record.msg, record.args = message[: message.index(marker)] + "(body not logged)", ()
+                kept = message[: message.index(marker) + len(marker)].removesuffix("(").removesuffix("body:")
+                record.msg, record.args = kept.rstrip() + " (body not logged)", ()
+                break
         return True
 
 
