@@ -151,10 +151,15 @@ def list_(ctx: ApiContext) -> dict[str, Any]:
     return {"channels": page, "response_metadata": {"next_cursor": cursor}}
 
 
+def _ts(ctx: ApiContext, name: str) -> float:
+    try:
+        return float(ctx.args.text(name) or 0)
+    except ValueError:  # Slack's answer to a timestamp it cannot read
+        raise ApiError(f"invalid_ts_{name}") from None
+
+
 def _ts_window(ctx: ApiContext) -> tuple[float, float, bool]:
-    oldest = float(ctx.args.text("oldest") or 0)
-    latest = float(ctx.args.text("latest") or 0) or float("inf")
-    return oldest, latest, ctx.args.flag("inclusive")
+    return _ts(ctx, "oldest"), _ts(ctx, "latest") or float("inf"), ctx.args.flag("inclusive")
 
 
 def history(ctx: ApiContext) -> dict[str, Any]:
