@@ -28,6 +28,8 @@ class Core:
     # Aims the scheduler at a timer's due time (wired to APScheduler by the app factory).
     wake: Callable[[datetime | None], None] = field(default=lambda due: None)
 
+    # When Slack last confirmed that someone is in a channel (bot.policy): checked again after a minute.
+    membership_seen: dict[tuple[str, str], float] = field(default_factory=dict)
     members_cursor: int = 0  # where the next membership check starts (incidents.people.reconcile)
 
     # An incident's playbook never changes: remembered, so a click costs no read to learn it.

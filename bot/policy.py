@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -49,6 +50,7 @@ class Standing:
     user: str
     lead: bool = False
     member: bool = False  # in the incident channel (as far as the bot knows)
+    invited: bool = False  # Slack has been asked to add them (before that, Slack cannot know them)
     roles: set[str] = field(default_factory=set)  # roles held in this incident
 
 
@@ -105,6 +107,14 @@ def authorize(core: Core, incident_id: int | None, actor: str, action: str, *, s
     if step_id is not None and playbook is not None and playbook.has_step(step_id):
         step = playbook.step(step_id)
     words = [MEMBER, LEADS] if action == "see" else permitted(core, action, step)
+    # Removed from the channel and the event lost: Slack knows (asked at most once a minute per
+    # person and channel; when Slack does not answer, the bot's record stands).
+    if standing.member and standing.invited and not standing.lead and channel \
+            and not _still_in_slack(core, channel, actor):
+        from .incidents.people import left
+
+        left(core, channel, actor, source="verified")
+        standing.member, standing.roles = False, set()
     # Added to the channel by hand and the event not (yet) heard: Slack knows.
     if not standing.member and not standing.lead and channel and _member_in_slack(core, channel, actor):
         from .incidents.people import joined
@@ -151,6 +161,7 @@ def standing_of(core: Core, session: Session, incident: Incident, user: str) -> 
     participant = session.scalars(select(Participant).where(
         Participant.incident_id == incident.id, Participant.user_id == user)).first()
     standing.member = participant is not None and participant.left_at is None
+    standing.invited = participant is not None and participant.invited_at is not None
     standing.roles = set(session.scalars(select(RoleAssignment.role).where(
         RoleAssignment.incident_id == incident.id, RoleAssignment.user_id == user)))
     if standing.member:
@@ -219,6 +230,27 @@ def describe(core: Core, words: list[str], step=None) -> str:
             names.append(f"the {core.role_label(word)}")
     names = list(dict.fromkeys(names))
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+MEMBERSHIP_TTL = 60.0  # seconds a confirmation from Slack that someone is in a channel holds
+
+
+def _still_in_slack(core: Core, channel: str, user: str) -> bool:
+    if core.gateway is None:
+        return True
+    key, now = (channel, user), time.monotonic()
+    if now - core.membership_seen.get(key, float("-inf")) < MEMBERSHIP_TTL:
+        return True
+    try:
+        members = core.gateway.members(channel)
+    except SlackError:
+        return True
+    if user not in members:
+        return False
+    if len(core.membership_seen) > 100_000:
+        core.membership_seen.clear()
+    core.membership_seen[key] = now
+    return True
 
 
 def _member_in_slack(core: Core, channel: str, user: str) -> bool:

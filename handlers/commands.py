@@ -16,6 +16,7 @@ from bot.incidents import lifecycle, people, queries, steps
 from bot.incidents.declare import declare, playbook_list, validate
 from bot.outcomes import Outcome
 from bot.paging import service as pages
+from bot.policy import authorize
 from bot.timeline import service as timeline
 
 from . import modals
@@ -53,8 +54,8 @@ class Ctx:
 def register(app: App, core: Core) -> list[str]:
     @answering(deadline=core.settings.ack_deadline)
     def incident_command(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
-        text = str(body.get("text") or "")
-        named_sub, _, named_rest = named_in_command(text)
+        text = str(body.get("text") or "").replace("\x00", "")  # PostgreSQL stores no NUL in text
+        named_sub, _, named_rest = named_in_command(text, in_incident_channel=context.get("channel_incident") is not None)
         sub, rest = split_command(text) if not named_sub else (named_sub.lower(), named_rest)
         ctx = Ctx(core, ack, respond, context["actor"], str(body.get("channel_id") or ""),
                   str(body.get("trigger_id") or ""), rest, context.get("incident"))
@@ -108,6 +109,7 @@ def _list(ctx: Ctx) -> None:
 def _done(ctx: Ctx) -> None:
     number = ctx.incident()
     step_id, values = parse_fields(ctx.rest)
+    authorize(ctx.core, number, ctx.user, "step", step_id=step_id)  # who may, before what is wrong
     missing = steps.missing_fields(ctx.core, number, step_id, values)
     if missing:
         steps.check_given(ctx.core, number, step_id, values)  # a typo is said, not dropped

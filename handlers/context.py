@@ -20,6 +20,8 @@ NAMED = re.compile(r"^(?:INC-|#)?([0-9]{1,9})$", re.IGNORECASE)
 NAMED_REF = re.compile(r"^INC-([0-9]{1,9})$", re.IGNORECASE)
 # Subcommands that never concern one incident.
 NO_INCIDENT = {"declare", "help", "list", "ack"}
+# Subcommands whose first argument is free text.
+FREE_TEXT = {"note", "resolve"}
 
 
 def _channel_of(body: dict[str, Any]) -> str | None:
@@ -40,9 +42,12 @@ def _actor_of(body: dict[str, Any]) -> str | None:
     return user if isinstance(user, str) and user else None
 
 
-def named_in_command(text: str) -> tuple[str, int | None, str]:
-    """`status INC-7 …` → ("status", 7, "…"): an incident named right after the subcommand."""
+def named_in_command(text: str, *, in_incident_channel: bool = False) -> tuple[str, int | None, str]:
+    """`status INC-7 …` → ("status", 7, "…"): an incident named right after the subcommand. In an
+    incident channel, a note or a resolution may begin with a ref: it is their text."""
     parts = (text or "").split(None, 2)
+    if in_incident_channel and parts and parts[0].lower() in FREE_TEXT:
+        return "", None, text
     if len(parts) >= 2 and (match := NAMED_REF.match(parts[1])) and parts[0].lower() not in NO_INCIDENT:
         return parts[0], int(match.group(1)), parts[2] if len(parts) > 2 else ""
     return "", None, text
@@ -70,7 +75,7 @@ def _named_in_payload(body: dict[str, Any]) -> int | None:
         number = meta.get("incident") if isinstance(meta, dict) else None
         if number is None:
             return None
-        if not (isinstance(number, int) and 0 < number < 10**9):
+        if not (type(number) is int and 0 < number < 10**9):  # (True is an int to Python)
             raise InvalidInput("That form is out of date; open it again.")
         return number
     return None
@@ -128,7 +133,7 @@ def register(app: App, core: Core) -> None:
         here = queries.incident_number_for_channel(core, channel) if channel else None
         named = None
         if "command" in body:
-            _, named, _ = named_in_command(str(body.get("text") or ""))
+            _, named, _ = named_in_command(str(body.get("text") or ""), in_incident_channel=here is not None)
         else:
             named = _named_in_payload(body)
         if named is not None and here is not None and named != here:
@@ -138,4 +143,5 @@ def register(app: App, core: Core) -> None:
             raise Forbidden(f"Run this in {ref(named)}'s channel (only the incident leads can name an "
                             "incident from elsewhere).")
         context["incident"] = named if named is not None else here
+        context["channel_incident"] = here
         return next()

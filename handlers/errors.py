@@ -60,9 +60,14 @@ def modal_errors(reply: Reply, view: dict[str, Any] | None) -> dict[str, Any]:
     to the modal's first input (Slack shows errors only at input blocks)."""
     inputs = [b.get("block_id") for b in ((view or {}).get("blocks") or [])
               if isinstance(b, dict) and b.get("type") == "input"]
+    if not inputs:  # Slack shows errors only at input blocks: say it in the modal instead
+        return {"response_action": "update", "view": {
+            "type": "modal", "title": {"type": "plain_text", "text": "Not done"},
+            "close": {"type": "plain_text", "text": "Close"},
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": fit(reply.text, 2900)}}]}}
     errors = {k: v for k, v in reply.fields.items() if k in inputs}
     if not errors:
-        errors = {inputs[0] if inputs else "summary": fit(reply.text, 150)}
+        errors = {inputs[0]: fit(reply.text, 150)}
     return {"response_action": "errors", "errors": errors}
 
 

@@ -40,7 +40,7 @@ def values_of(view: dict[str, Any]) -> dict[str, str]:
             else:
                 value = element.get("value")
             if isinstance(value, str | int | float) and value != "":
-                out[str(block_id)] = str(value)
+                out[str(block_id)] = str(value).replace("\x00", "")  # PostgreSQL stores no NUL in text
     return out
 
 

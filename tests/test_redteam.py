@@ -85,17 +85,17 @@ def test_a_specialist_removed_with_the_step_form_open_cannot_submit_it(running):
     assert len(running.timeline(1)) == before and "step_done" not in running.kinds(1)
 
 
-@pytest.mark.xfail(reason="BUG (low, documented window): when member_left_channel is lost, the removed person "
-                          "keeps acting until the background check reaches the channel (20 channels a 30 s pass: "
-                          "longer than the promised minute once more than 40 incidents are open); the policy asks "
-                          "Slack only when the database says 'not a member', never when it says 'member'",
-                   strict=True)
-def test_a_removed_member_whose_departure_event_was_lost_is_refused_at_once(running):
+def test_a_removed_member_whose_departure_event_was_lost_is_refused_within_a_minute(running, monkeypatch):
+    """However many incidents are open: Slack's word that someone is in the channel holds a
+    minute (bot.policy.MEMBERSHIP_TTL), then the policy asks again before letting them act."""
+    from bot import policy
+
     channel = declare(running, 1)
     click(running, SPEC, channel, "step_done", "confirm")
     view = open_view(running, SPEC, "step_fields")
     with running.ws.lock:  # removed in Slack, the event lost
         running.ws.channel(channel.id).members.remove(SPEC)
+    monkeypatch.setattr(policy, "MEMBERSHIP_TTL", 0.0)  # the minute has passed
     running.driver.submit_view(SPEC, view.id, {
         "case_id": {"value": "CASE-1"}, "category": {"value": "A1"}, "human_viewed": {"value": "all"}})
     running.settle()
@@ -121,10 +121,6 @@ def test_a_removed_member_whose_departure_event_was_lost_is_refused_after_the_ch
     assert "step_done" not in running.kinds(1) and len(running.timeline(1)) == before
 
 
-@pytest.mark.xfail(reason="BUG: a refusal of the Close confirmation (which has no input block when no legal "
-                          "step is open) is sent as response_action=errors for block 'summary', which the view "
-                          "does not have: the person is never told why (Slack rejects such an answer)",
-                   strict=True)
 def test_a_refused_close_confirmation_is_told_at_a_block_of_the_modal(running):
     channel = declare_le(running, 1)
     assert "is now" in say(running, LEAD, f"assign incident_lead <@{LEGAL}>", channel.id)
@@ -142,7 +138,8 @@ def test_a_refused_close_confirmation_is_told_at_a_block_of_the_modal(running):
     # ... but the answer must reach the person: an error at a block the view has, or a message
     told = [m.text for m in running.ws.ephemeral_for(LEGAL) + running.ws.dms(LEGAL) if "INC-1" in m.text
             and m.text.startswith(":no_entry:")]
-    assert told or (result.errors and set(result.errors) <= inputs), (result.errors, inputs)
+    shown = result.view is not None and ":no_entry:" in str(result.view.blocks)  # the modal now says it
+    assert told or shown or (result.errors and set(result.errors) <= inputs), (result.errors, inputs)
 
 
 # -- forged payloads -------------------------------------------------------------------------
@@ -233,10 +230,6 @@ def test_a_lead_cannot_work_a_specialists_step_from_anywhere(running):
     assert "step_skipped" not in running.kinds(1) and "step_done" not in running.kinds(1)
 
 
-@pytest.mark.xfail(reason="BUG: `who:` can be sidestepped: an incident lead (or the deputy) excluded from "
-                          "`confirm` assigns themselves child_safety_specialist (not configured for it) and "
-                          "then confirms and classifies the material",
-                   strict=True)
 def test_a_lead_cannot_make_themselves_a_specialist_to_confirm(running):
     channel = declare(running, 1)
     refused(running, LEAD, CONFIRM, channel.id, "Child-safety specialist")
@@ -247,10 +240,6 @@ def test_a_lead_cannot_make_themselves_a_specialist_to_confirm(running):
     assert [e["actor"] for e in events(running, 1, "step_done")] == []
 
 
-@pytest.mark.xfail(reason="BUG: assign puts anyone into a restricted role: the lead makes comms (configured "
-                          "for no role of csam-report, nor for the specialist pool) a child-safety specialist; "
-                          "they are invited into the restricted channel and may confirm and classify",
-                   strict=True)
 def test_a_restricted_role_goes_only_to_people_configured_for_it(running):
     channel = declare(running, 1)
     reply = say(running, LEAD, f"assign child_safety_specialist <@{COMMS}>", channel.id)
@@ -305,10 +294,6 @@ def test_nobody_else_acknowledges_a_page(running):
     assert _page_state(running, 1) == "open" and "page_acked" not in running.kinds(1)
 
 
-@pytest.mark.xfail(reason="BUG: Acknowledge with any page id tells anyone, even someone outside a restricted "
-                          "incident, that page #N of INC-M was acknowledged and by whom (or that INC-M is "
-                          "closed); 'There is no page #N' / 'not addressed to you' also enumerate pages",
-                   strict=True)
 def test_a_forged_ack_tells_an_outsider_nothing_about_the_page(running):
     channel = declare(running, 1)
     _page_deputy(running, channel)
@@ -343,10 +328,6 @@ def test_user_text_never_becomes_a_live_mention_in_a_channel_or_a_dm(running):
     assert not live, live
 
 
-@pytest.mark.xfail(reason="BUG: an unknown subcommand is repeated unescaped in the answer "
-                          "(`/incident <!channel>` → 'Unknown command `<!channel>`'); README: every user "
-                          "text the bot repeats is escaped (ephemeral, so low)",
-                   strict=True)
 def test_an_unknown_subcommand_is_repeated_escaped(running):
     reply = say(running, OUTSIDER, "<!channel>", GENERAL)
     assert reply.startswith("Unknown command")
@@ -375,9 +356,6 @@ def test_an_outsider_learns_nothing_of_a_restricted_incident(running):
     assert "Hash match" not in say(running, OUTSIDER, "list", GENERAL)
 
 
-@pytest.mark.xfail(reason="BUG: `list` shows a restricted incident's summary and channel to a member who "
-                          "holds none of its roles (added by hand), while `status` refuses them `see`",
-                   strict=True)
 def test_list_agrees_with_status_for_someone_added_by_hand(running):
     channel = declare(running, 1, summary="Hash match on upload 8812 case SECRET-77")
     assert running.driver.join(COMMS, channel.id, inviter=LEAD).ok
@@ -389,10 +367,6 @@ def test_list_agrees_with_status_for_someone_added_by_hand(running):
 
 # -- parsing that refuses or mangles what a member may do ----------------------------------------
 
-@pytest.mark.xfail(reason="BUG: a note that begins with an incident ref is taken as naming that incident: "
-                          "'note INC-1 was escalated…' loses 'INC-1', 'note INC-2 is a duplicate' in INC-1's "
-                          "channel is refused",
-                   strict=True)
 def test_a_note_may_begin_with_an_incident_ref(running):
     channel = declare(running, 1)
     say(running, LEGAL, "note INC-7 is the original report of this upload", channel.id)
@@ -418,7 +392,6 @@ def test_refusals_write_nothing_on_any_incident(running):
         (LEGAL, "close anyway because", channel.id),
         (LEGAL, f"assign legal <@{COMMS}>", channel.id),
         (LEGAL, "done ncmec-report report_id=1", channel.id),
-        (SPEC, "note INC-2 wrong room", channel.id),
         (SPEC, "correct 1 x", OPS),
     ):
         before = {n: len(running.timeline(n)) for n in numbers}
@@ -444,10 +417,6 @@ def test_odd_commands_are_answered_without_a_crash(running, caplog, text):
     assert not unexpected_errors(caplog), text
 
 
-@pytest.mark.xfail(reason="BUG (low): a NUL character in user text (a note) makes PostgreSQL refuse the INSERT: "
-                          "the person gets an error id instead of words and the log a DataError traceback; "
-                          "SQLite stores it",
-                   strict=True)
 def test_a_nul_character_in_a_note_is_answered_in_words(running, caplog, db_url):
     if db_url.startswith("sqlite"):
         pytest.skip("SQLite stores NUL characters")

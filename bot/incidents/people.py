@@ -12,7 +12,7 @@ from ..clocks.now import utcnow
 from ..clocks.outbox import enqueue
 from ..core import Core
 from ..db.models import Incident, Participant, RoleAssignment
-from ..errors import InvalidInput, NotFound
+from ..errors import Forbidden, InvalidInput, NotFound
 from ..outcomes import Outcome
 from ..policy import mutation
 from ..timeline.store import append, lock_incident
@@ -23,6 +23,27 @@ from .queries import by_channel
 
 def known_roles(core: Core, incident: Incident) -> list[str]:
     return sorted(set(core.config.roles) | set(core.playbook(incident.playbook_id).roles))
+
+
+def guarded_role(core: Core, incident: Incident, role: str) -> bool:
+    """A role that decides who sees the material: any role of a restricted playbook, and any
+    role a step's `who:` names. Giving it to someone else would sidestep the policy."""
+    playbook = core.playbook(incident.playbook_id)
+    return (playbook.restricted and role in playbook.roles) or any(role in (s.who or []) for s in playbook.steps)
+
+
+def in_pool(core: Core, role: str, user: str) -> bool:
+    cfg = core.config.roles.get(role)
+    if cfg is None:
+        return False
+    if user in cfg.users:
+        return True
+    if cfg.usergroup and core.gateway is not None:
+        try:
+            return user in core.gateway.usergroup_members(cfg.usergroup)
+        except SlackError:
+            return False
+    return False
 
 
 def _check_person(core: Core, user: str) -> None:
@@ -55,6 +76,10 @@ def assign(core: Core, incident_id: int, actor: str, role: str, user: str) -> Ou
         roles = known_roles(core, incident)
         if role not in roles:
             raise InvalidInput(f"There is no role `{role}`. Roles: {', '.join(f'`{r}`' for r in roles)}.")
+        if guarded_role(core, incident, role) and not in_pool(core, role, user):
+            raise Forbidden(f"{core.role_label(role)} in {ref(incident_id)} goes only to the people configured for it "
+                            f"(roles.{role}.users or its user group in the organisation config): its holders see "
+                            "what this incident holds, and that circle is kept small (18 U.S.C. 2258B(c)).")
         previous = list(session.scalars(select(RoleAssignment.user_id).where(
             RoleAssignment.incident_id == incident_id, RoleAssignment.role == role)))
         participant = session.scalars(select(Participant).where(Participant.incident_id == incident_id,
@@ -117,9 +142,10 @@ def joined(core: Core, channel_id: str, user: str, inviter: str | None, at: date
                actor=inviter, data={"user": user, "inviter": inviter})
 
 
-def left(core: Core, channel_id: str, user: str, at: datetime | None = None) -> None:
-    """Someone left or was removed from an incident channel: they no longer act on it."""
-    _left(core, channel_id, user, at, source="event")
+def left(core: Core, channel_id: str, user: str, at: datetime | None = None, *, source: str = "event") -> None:
+    """Someone left or was removed from an incident channel: they no longer act on it. `source`:
+    the Slack event, or the bot's own check of the channel's members (`reconciled`, `verified`)."""
+    _left(core, channel_id, user, at, source=source)
 
 
 def _left(core: Core, channel_id: str, user: str, at: datetime | None, *, source: str) -> int:
@@ -128,7 +154,7 @@ def _left(core: Core, channel_id: str, user: str, at: datetime | None, *, source
         if participant is None or participant.left_at is not None:
             return 0
         participant.left_at = at or utcnow()
-        how = " (found by checking the channel's members)" if source == "reconciled" else ""
+        how = " (found by checking the channel's members)" if source != "event" else ""
         append(session, incident.id, "member_left", f"<@{user}> left the channel{how}",
                data={"user": user, "source": source})
         return 1

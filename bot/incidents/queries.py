@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from ..core import Core
 from ..db.models import Incident, Participant
-from ..errors import NotFound
+from ..errors import DomainError, NotFound
 from ..policy import authorize
 from . import parse_ref, ref
 from .views import IncidentView, load_view
@@ -86,11 +86,23 @@ def list_open(core: Core, user: str) -> list[ListedIncident]:
         listed = []
         for i in session.scalars(query):
             playbook = core.playbooks.get(i.playbook_id)
-            shut_out = not core.is_lead(user) and i.id not in mine and (i.private or (playbook and playbook.restricted))
+            restricted = bool(playbook and playbook.restricted)
+            # As `status` would answer them: a restricted incident's members without its roles see
+            # no more than someone outside it.
+            sees = core.is_lead(user) or (i.id in mine and (not restricted or _may_see(core, i.id, user)))
+            shut_out = not sees and (i.private or restricted)
             listed.append(ListedIncident(i.id, ref(i.id), None if shut_out else i.title, i.severity,
                                          playbook.title if playbook else i.playbook_id,
                                          None if shut_out else i.channel_id, i.declared_at))
         return listed
+
+
+def _may_see(core: Core, incident_id: int, user: str) -> bool:
+    try:
+        authorize(core, incident_id, user, "see")
+    except DomainError:
+        return False
+    return True
 
 
 def status_view(core: Core, incident_id: int) -> IncidentView:

@@ -22,7 +22,7 @@ from ..clocks.outbox import enqueue, to_incident_channel
 from ..core import Core
 from ..db.models import Incident, Page, Task, Timer
 from ..durations import format_duration
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput
 from ..incidents import ref
 from ..incidents.checklist import request_refresh
 from ..incidents.views import role_holders
@@ -154,13 +154,11 @@ def acknowledge(core: Core, actor: str, *, page_id: int | None = None, incident_
         # would stop the escalation while the person who must act has not answered.
         pages = [p for p in session.scalars(query.order_by(Page.id)) if user in (p.notified or [])]
         if not pages:
-            if page_id is not None:
-                page = session.get(Page, page_id)
-                if page is None:
-                    raise NotFound(f"There is no page #{page_id}.")
-                if page.state in ("acked", "withdrawn"):
-                    return Outcome(f"page_already_{page.state}", page.incident_id,
-                                   {"page": page_id, "by": page.acked_by})
+            page = session.get(Page, page_id) if page_id is not None else None
+            # Only someone the page went to learns what became of it (an outsider learns nothing,
+            # not even whether page #N exists).
+            if page is not None and user in (page.notified or []) and page.state in ("acked", "withdrawn"):
+                return Outcome(f"page_already_{page.state}", page.incident_id, {"page": page_id, "by": page.acked_by})
             raise InvalidInput("No open page is addressed to you.")
         acked = []
         for page in pages:

@@ -36,7 +36,7 @@ def add_message(core: Core, incident_id: int, actor: str, *, channel_id: str, me
     files = message.get("files") or []
     data = {"via": via, "author": message.get("user") or message.get("bot_id"), "message_ts": ts,
             "permalink": permalink, "had_files": len(files)}
-    text = str(message.get("text") or "").strip()[:MAX_MESSAGE]
+    text = str(message.get("text") or "").replace("\x00", "").strip()[:MAX_MESSAGE]
     if files:
         text = (text + "\n" if text else "") + f"[message had {len(files)} file(s); not copied]"
     with core.db.tx() as session:
