@@ -89,10 +89,6 @@ def _bot_messages(stack: CrashStack, channel_id: str, marker: str) -> list:
     return [m for m in ws.messages(channel_id) if m.user == ws.bot_user_id and marker in m.text]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a reminder that comes due before the incident channel exists goes to the owner by DM "
-    "('… by direct message') instead of waiting for the channel like every other incident message: "
-    "bot/clocks/firing.py _act treats channel_id None like an archived channel"))
 def test_a_reminder_due_before_the_channel_exists_is_posted_in_the_channel(tmp_path):
     db_url = f"sqlite:///{tmp_path / 'safeguard.db'}"  # the bug is in the core, whatever the database
     # conversations.create is down (503) for 3 s; the reminder comes due 1 s after the declaration.
@@ -119,11 +115,6 @@ def test_sigkill_at_random_points_loses_no_declaration_and_doubles_nothing_postg
     _crash(db_url, tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a page delivery (Slack DM, PagerDuty trigger, e-mail) still waiting for a retry when the page "
-    "goes `unanswered` is dropped: bot/paging/service.py notify_task returns when page.state != 'open' "
-    "('acknowledged meanwhile'), though nobody acknowledged; the leads are told nobody answered a page "
-    "that reached nobody"))
 def test_a_page_that_goes_unanswered_while_slack_is_down_still_reaches_everyone_it_paged(tmp_path):
     db_url = f"sqlite:///{tmp_path / 'safeguard.db'}"  # the bug is in the core, whatever the database
     # Page 2 s after the declaration, level 2 at 3 s, unanswered at 4 s; chat.postMessage is down
@@ -204,6 +195,7 @@ STORMS = {
 }
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the crash test runs both databases
 @pytest.mark.parametrize("storm", list(STORMS))
 def test_storm_loses_no_declaration_and_doubles_nothing(storm, db_url, tmp_path):
     kind = _kind(db_url)

@@ -41,6 +41,13 @@ from tests.support import wait_for
 
 pytestmark = pytest.mark.e2e
 
+
+@pytest.fixture(params=["sqlite"])
+def db_url(request, tmp_path):
+    """The policy is the core's, whatever the database: these attacks run on SQLite (the policy
+    tests in test_policy*.py and the NUL test below run on PostgreSQL too)."""
+    yield f"sqlite:///{tmp_path / 'safeguard.db'}"
+
 LERESP = "U0LERESP1"
 # A live broadcast, a user-group mention, a link or a date token typed by a user.
 LIVE = re.compile(r"<!(?:channel|here|everyone|subteam\^)|<https?:|<mailto:", re.IGNORECASE)
@@ -417,9 +424,22 @@ def test_odd_commands_are_answered_without_a_crash(running, caplog, text):
     assert not unexpected_errors(caplog), text
 
 
-def test_a_nul_character_in_a_note_is_answered_in_words(running, caplog, db_url):
-    if db_url.startswith("sqlite"):
-        pytest.skip("SQLite stores NUL characters")
+@pytest.fixture
+def running_pg(sandbox, tmp_path):
+    from tests.conftest import make_bot
+    from tests.support import postgres_schema
+
+    with postgres_schema() as url:
+        handle = make_bot(sandbox, url)
+        try:
+            yield handle
+        finally:
+            handle.server.stop()
+
+
+def test_a_nul_character_in_a_note_is_answered_in_words(running_pg, caplog):
+    """PostgreSQL stores no NUL in text: the character is dropped, never a traceback."""
+    running = running_pg
     channel = declare(running, 1)
     reply = say(running, LEGAL, "note before\x00after", channel.id)
     running.settle()

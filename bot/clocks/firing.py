@@ -181,10 +181,11 @@ def _act(core: Core, session, timer: Timer) -> None:
         text = core.render.text("slack/reminder.txt.j2", ref=ref(incident.id), step=step, users=users,
                                 label=core.role_label(role), due=timer.due_at, spec=timer.spec)
         what = f"Reminded {core.role_label(role)} about “{title}”"
-        if incident.channel_id and not incident.archived and incident.status != "closed":
-            enqueue(session, "post", {"channel": incident.channel_id, "text": text, "event": {
+        if not incident.archived and incident.status != "closed":
+            # In the channel (one that Slack has not created yet is waited for: outbox.to_incident_channel).
+            to_incident_channel(session, incident, text, event={
                 "kind": "reminder_sent", "text": what,
-                "data": {"timer": timer.id, "users": users, "step": timer.step_id}}}, incident_id=incident.id)
+                "data": {"timer": timer.id, "users": users, "step": timer.step_id}})
         else:  # the channel is archived (a legal clock outliving the incident): tell them directly
             for user in users:
                 enqueue(session, "post", {"channel": user, "text": text, "event": {

@@ -240,8 +240,10 @@ def notify_task(core: Core, task: Task) -> None:
     p = task.payload
     with core.db.read() as session:
         page = session.get(Page, p["page"])
-        if page is None or page.state != "open":
-            return  # acknowledged meanwhile: nothing to send
+        # Acknowledged or withdrawn meanwhile: nothing to send. A page that went unanswered
+        # (its delivery was held up past the last level) is still owed to the people it names.
+        if page is None or page.state in ("acked", "withdrawn"):
+            return
         users = [p["user"]] if "user" in p else p["users"]
         note = notice(core, session, page, p["level"], users)
     if p["backend"] == "slack":
@@ -266,7 +268,7 @@ def notify_task(core: Core, task: Task) -> None:
                f"Paged {note.role_label} (level {note.level}) via {p['backend']}: {who}",
                data={"page": note.page_id, "level": note.level, "backend": p["backend"], "users": users})
         page = session.get(Page, p["page"])
-        if page.state != "open" and p["backend"] in RESOLVABLE:
+        if page.state in ("acked", "withdrawn") and p["backend"] in RESOLVABLE:
             # Acknowledged or withdrawn while this trigger was on its way: its resolve may have
             # arrived first, so resolve again now that the trigger is in.
             enqueue(session, "page_resolve", {"page": page.id, "backend": p["backend"]}, incident_id=page.incident_id)
