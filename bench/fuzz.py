@@ -191,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
     print("  answers by status: " + ", ".join(f"{k}={v}" for k, v in sorted(statuses.items(), key=str)))
     print(f"non-2xx answers: {sum(non2xx.values())}  "
           + ", ".join(f"{k}/{s}={n}" for (k, s), n in sorted(non2xx.items(), key=str)))
+    # Requests as Slack sends them must all get a 2xx; malformed or unsigned ones get 400/401/404 by design.
+    slack_shaped = [(k, o) for k, o in outcomes if not o.probe.malformed]
+    print(f"non-2xx answers to requests as Slack sends them: "
+          f"{sum(1 for _, o in slack_shaped if o.status is None or not 200 <= o.status < 300)} of {len(slack_shaped)}")
     print(f"5xx or no answer: {len(fivexx)}")
     print(f"tracebacks in the bot's log: {len(chunks)} (start-up and seeding: {seed_log.count(TRACEBACK)})")
     for (exc, where), n in tracebacks.most_common():
