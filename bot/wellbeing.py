@@ -227,9 +227,9 @@ def _once(session: Session, user: str, kind: str, key: str, now: datetime) -> bo
                            .returning(WellbeingNudge.id)).scalar() is not None
 
 
-def _dm(core: Core, session: Session, user: str, kind: str, **context: Any) -> None:
+def _dm(core: Core, session: Session, to: str, kind: str, **context: Any) -> None:
     text = core.render.text("slack/wellbeing_nudge.txt.j2", kind=kind, **context)
-    enqueue(session, "post", {"channel": user, "text": text})
+    enqueue(session, "post", {"channel": to, "text": text})
 
 
 def _nudge(core: Core, session: Session, seen: Figures, incident_id: int, tz: ZoneInfo, now: datetime) -> int:

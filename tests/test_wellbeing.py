@@ -102,7 +102,7 @@ def test_day_and_week_are_the_persons_own_across_midnight(core):
         record(core, 1, SPEC, "1h")  # 23:30–00:30 local: 30m Monday, 30m Tuesday
     monday_late = datetime(2026, 12, 1, 7, 59, tzinfo=UTC)
     tuesday = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-    assert figures(core, SPEC, monday_late).today == 3600 + 1740  # (the second entry ends later)
+    assert figures(core, SPEC, monday_late).today == 3600 + 1800  # Monday holds 1h and the first half
     seen = figures(core, SPEC, tuesday)
     assert seen.today == 1800  # only the half after local midnight
     assert seen.week == 7200  # Monday and Tuesday are the same local week
