@@ -214,7 +214,7 @@ def record_viewing(core: Core, incident_id: int, actor: str, duration: Any, item
     if sent:
         core.dispatcher.kick()
     return Outcome("content_viewed", incident_id, {
-        "seq": event.seq, "items": count, "today": human(seen.today), "daily_limit": human(seen.daily_limit),
+        "seq": event.seq, "count": count, "today": human(seen.today), "daily_limit": human(seen.daily_limit),
         "at_limit": seen.at_daily_limit, "break_due": seen.break_due})
 
 

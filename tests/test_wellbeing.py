@@ -17,7 +17,15 @@ from sqlalchemy import func, select
 from bot import wellbeing
 from bot.config import OrgConfig
 from bot.db.engine import Database
-from bot.db.models import Exposure, Incident, RoleAssignment, Task, TimelineEvent, WellbeingBreak, WellbeingNudge
+from bot.db.models import (
+    Exposure,
+    Incident,
+    RoleAssignment,
+    Task,
+    TimelineEvent,
+    WellbeingBreak,
+    WellbeingNudge,
+)
 from bot.errors import InvalidInput
 from bot.housekeeping import purge_wellbeing
 from bot.render import Renderer
