@@ -16,7 +16,7 @@ break, or since the start of the person's day if they took none today.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -352,3 +352,98 @@ def purge_expired(db: Database, retention: timedelta) -> int:
         gone += session.execute(delete(WellbeingBreak).where(WellbeingBreak.ends_at < cutoff)).rowcount
         gone += session.execute(delete(WellbeingNudge).where(WellbeingNudge.sent_at < cutoff)).rowcount
     return gone
+
+
+# -- the stewards' report -----------------------------------------------------------------------
+
+MIN_GROUP = 3  # no row for a group smaller than this: figures of one or two people are theirs
+
+
+@dataclass
+class GroupRow:
+    group: str
+    people: int
+    hidden: bool
+    hours: float = 0.0
+    hours_per_person: float = 0.0
+    people_over_daily: int = 0
+    days_over_daily: int = 0
+    weeks_over_weekly: int = 0
+    breaks: int = 0
+
+
+def steward_report(core: Core, start: date, end: date) -> dict[str, Any]:
+    """Team totals for `safeguard wellbeing`: per viewer role and for everyone, over the days
+    `start`..`end` (inclusive, UTC days). A group of fewer than three people gets no figures."""
+    if end < start:
+        raise InvalidInput("--to is before --from.")
+    if (end - start).days > 366:
+        raise InvalidInput("At most a year at a time.")
+    cfg = core.config.wellbeing
+    begin = datetime.combine(start, datetime.min.time(), tzinfo=UTC)
+    finish = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    with core.db.read() as session:
+        users = sorted(set(session.scalars(select(Exposure.user_id).where(
+            Exposure.at > begin, Exposure.at < finish + MAX_VIEWING))))
+        per_user: dict[str, dict[str, Any]] = {}
+        for user in users:
+            days = [viewed_seconds(session, user, begin + timedelta(days=n), begin + timedelta(days=n + 1))
+                    for n in range((end - start).days + 1)]
+            first_monday = start - timedelta(days=start.weekday())
+            weeks, monday = [], first_monday
+            while monday <= end:
+                week_start = datetime.combine(monday, datetime.min.time(), tzinfo=UTC)
+                weeks.append(viewed_seconds(session, user, week_start, week_start + timedelta(days=7)))
+                monday += timedelta(days=7)
+            breaks = len(session.scalars(select(WellbeingBreak.id).where(
+                WellbeingBreak.user_id == user, WellbeingBreak.started_at >= begin,
+                WellbeingBreak.started_at < finish)).all())
+            per_user[user] = {"seconds": sum(days), "days_over": sum(d >= cfg.daily_limit.total_seconds() for d in days),
+                              "weeks_over": sum(w >= cfg.weekly_limit.total_seconds() for w in weeks),
+                              "breaks": breaks}
+    groups: list[tuple[str, list[str]]] = [("everyone", users)]
+    for role in cfg.viewers:
+        role_cfg = core.config.roles.get(role)
+        if role_cfg is not None:
+            groups.append((core.role_label(role), [u for u in users if u in role_cfg.users]))
+    rows = []
+    for name, members in groups:
+        if len(members) < MIN_GROUP:
+            rows.append(GroupRow(name, len(members), hidden=True))
+            continue
+        figures_ = [per_user[u] for u in members]
+        hours = sum(f["seconds"] for f in figures_) / 3600
+        rows.append(GroupRow(
+            name, len(members), hidden=False, hours=round(hours, 1), hours_per_person=round(hours / len(members), 1),
+            people_over_daily=sum(1 for f in figures_ if f["days_over"]),
+            days_over_daily=sum(f["days_over"] for f in figures_),
+            weeks_over_weekly=sum(f["weeks_over"] for f in figures_), breaks=sum(f["breaks"] for f in figures_)))
+    return {"from": start.isoformat(), "to": end.isoformat(), "min_group": MIN_GROUP,
+            "limits": {"daily": human(cfg.daily_limit), "weekly": human(cfg.weekly_limit),
+                       "break_every": human(cfg.break_every)},
+            "rows": [row.__dict__ for row in rows]}
+
+
+REPORT_FORMATS = ("md", "html", "csv", "json")
+REPORT_COLUMNS = ("group", "people", "hours", "hours_per_person", "people_over_daily", "days_over_daily",
+                  "weeks_over_weekly", "breaks")
+
+
+def render_report(core: Core, report: dict[str, Any], fmt: str) -> str:
+    import csv
+    import io
+    import json
+
+    if fmt == "json":
+        return json.dumps(report, indent=2)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(REPORT_COLUMNS)
+        for row in report["rows"]:
+            writer.writerow([row[c] if not row["hidden"] or c in ("group", "people") else "" for c in REPORT_COLUMNS])
+        return out.getvalue()
+    if fmt not in REPORT_FORMATS:
+        raise InvalidInput(f"Formats: {', '.join(REPORT_FORMATS)}.")
+    name = "wellbeing.html.j2" if fmt == "html" else "wellbeing.md.j2"
+    return core.render.env.get_template(name).render(report=report).strip() + "\n"

@@ -241,3 +241,62 @@ def test_ties_go_to_the_least_recently_assigned(core):
     with core.db.read() as session:
         user, why = wellbeing.pick(core, session, [SPEC, SPEC2], tzs, now)
     assert user == SPEC2 and "assigned least recently" in why
+
+
+def test_the_stewards_report_hides_groups_under_three(db_url, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.support import DEMO_CONFIG, REPO
+
+    team = ["U0VIEW001", "U0VIEW002", "U0VIEW003", "U0VIEW004"]
+    pair = ["U0LERESP1", "U0LERESP2"]
+    config = tmp_path / "safeguard.yaml"
+    org = yaml.safe_load(DEMO_CONFIG.read_text())
+    org["roles"]["child_safety_specialist"]["users"] = team
+    org["roles"]["le_response"]["users"] = pair
+    org["wellbeing"] = {"viewers": ["child_safety_specialist", "le_response"], "stewards": ["U0WELL001"]}
+    config.write_text(yaml.safe_dump(org))
+    db = Database(db_url)
+    db.upgrade()
+    day = datetime(2026, 11, 10, 18, 0, tzinfo=UTC)
+    with db.tx() as session:
+        for n, user in enumerate(team):
+            session.add(Exposure(user_id=user, seconds=3600 * (n + 1), at=day))  # 1h, 2h, 3h, 4h
+        session.add(Exposure(user_id=team[3], seconds=3600, at=day + timedelta(days=1)))
+        for user in pair:
+            session.add(Exposure(user_id=user, seconds=5 * 3600, at=day))
+        session.add(WellbeingBreak(user_id=team[0], started_at=day, ends_at=day + timedelta(minutes=15)))
+        session.add(Exposure(user_id=team[0], seconds=3600, at=day - timedelta(days=60)))  # outside the period
+    db.dispose()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SAFEGUARD_", "DATABASE_URL"))}
+    env.update(DATABASE_URL=db_url, SAFEGUARD_CONFIG=str(config), PD_ROUTING_KEY="test0routing0key0000000000000000",
+               SMTP_URL="smtp://127.0.0.1:1")
+
+    def run(*args):
+        result = subprocess.run([sys.executable, "-m", "runtime.cli", "wellbeing", *args], capture_output=True,
+                                text=True, env=env, cwd=REPO, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    report = json.loads(run("--from", "2026-11-01", "--to", "2026-11-30", "--format", "json"))
+    rows = {row["group"]: row for row in report["rows"]}
+    assert rows["everyone"]["people"] == 6 and rows["everyone"]["hours"] == 21.0
+    specialists = rows["Child-safety specialist"]
+    assert not specialists["hidden"] and specialists["people"] == 4 and specialists["hours"] == 11.0
+    assert specialists["people_over_daily"] == 1 and specialists["days_over_daily"] == 1  # the 4h day
+    assert specialists["breaks"] == 1
+    hidden = rows["Law-enforcement response"]
+    assert hidden["hidden"] and hidden["hours"] == 0.0 and hidden["breaks"] == 0  # two people: no figures
+    markdown = run("--from", "2026-11-01", "--to", "2026-11-30")
+    assert "| Law-enforcement response | fewer than 3 |" in markdown and "| Child-safety specialist | 4 | 11.0 |" in markdown
+    for user in team + pair:  # never a person
+        assert user not in markdown
+    assert "fewer than 3 people" in run("--from", "2026-11-01", "--to", "2026-11-30", "--format", "html")
+    csv_text = run("--from", "2026-11-01", "--to", "2026-11-30", "--format", "csv")
+    assert csv_text.splitlines()[0].startswith("group,people,hours")
+    assert "Law-enforcement response,2,,,,,," in csv_text
