@@ -165,6 +165,8 @@ class Permissions(StrictModel):
     note: list[str] = _words(MEMBER, LEADS)
     page: list[str] = _words(MEMBER, LEADS)
     export: list[str] = _words(MEMBER, LEADS)
+    viewed: list[str] = _words(MEMBER, LEADS)
+    """`/incident viewed`: log content viewed for the incident (each person only for themselves)."""
 
     @field_validator("*")
     @classmethod
@@ -180,6 +182,29 @@ class Permissions(StrictModel):
 
 
 PERMISSION_ACTIONS: tuple[str, ...] = tuple(Permissions.model_fields)
+
+
+# --- wellbeing -------------------------------------------------------------------------------
+
+
+class Wellbeing(StrictModel):
+    """Exposure limits and breaks for the people who view content (DESIGN.md, "Wellbeing")."""
+
+    viewers: list[RoleName] = PydanticField(default_factory=lambda: ["child_safety_specialist"])
+    """Roles whose work exposes them to content (assignment spreads their load)."""
+    daily_limit: Duration = timedelta(hours=4)  # INHOPE's advice for hotline analysts
+    weekly_limit: Duration = timedelta(hours=16)
+    break_every: Duration = timedelta(hours=1)  # IWF: hourly breaks
+    break_length: Duration = timedelta(minutes=15)
+    stewards: list[SlackUserId] = []
+    """Besides the person, who may see individual figures."""
+    retention: Duration = timedelta(days=90)
+
+    @field_validator("viewers", "stewards")
+    @classmethod
+    def _no_repeats(cls, value: list[str]) -> list[str]:
+        _unique(value, "value")
+        return value
 
 
 def _default_status_updates() -> dict[str, timedelta]:
@@ -199,6 +224,7 @@ class OrgConfig(StrictModel):
     archive_on_close: bool = True
     delivery: Delivery = PydanticField(default_factory=Delivery)
     permissions: Permissions = PydanticField(default_factory=Permissions)
+    wellbeing: Wellbeing = PydanticField(default_factory=Wellbeing)
 
     @model_validator(mode="after")
     def _cross_checks(self, info: ValidationInfo) -> OrgConfig:

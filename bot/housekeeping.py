@@ -20,3 +20,11 @@ def purge(db: Database) -> tuple[int, int]:
         tasks = session.execute(delete(Task).where(Task.state == "done", Task.done_at < now - KEEP_TASKS)).rowcount
         seen = session.execute(delete(SlackEventSeen).where(SlackEventSeen.seen_at < now - KEEP_EVENT_IDS)).rowcount
     return tasks, seen
+
+
+def purge_wellbeing(db: Database, retention: timedelta) -> int:
+    """Exposure figures are personal data: ledger rows, breaks and sent nudges older than
+    `wellbeing.retention` are deleted."""
+    from .wellbeing import purge_expired
+
+    return purge_expired(db, retention)

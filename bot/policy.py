@@ -40,6 +40,7 @@ VERBS = {
     "note": "add to {ref}'s timeline",
     "page": "page from {ref}",
     "export": "export {ref}'s timeline",
+    "viewed": "log content viewed for {ref}",
 }
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
 
+from bot import wellbeing
 from bot.core import Core
 from bot.errors import InvalidInput
 from bot.incidents import lifecycle, people, queries, steps
@@ -131,12 +132,39 @@ def _undo(ctx: Ctx) -> None:
     ctx.said(steps.reopen(ctx.core, number, step_id.lower(), ctx.user, reason))
 
 
+ASSIGN_USAGE = ("Usage: `/incident assign ROLE @user` (`anyway` after the person overrides a wellbeing "
+                "limit or break), or `/incident assign ROLE` to have someone picked.")
+
+
 def _assign(ctx: Ctx) -> None:
     number = ctx.incident()
     parts = ctx.rest.split()
-    if len(parts) != 2:
-        raise InvalidInput("Usage: `/incident assign ROLE @user`.")
-    ctx.said(people.assign(ctx.core, number, ctx.user, parts[0].lower(), parse_user(parts[1])))
+    if not parts or len(parts) > 3 or (len(parts) == 3 and parts[2].lower() != "anyway"):
+        raise InvalidInput(ASSIGN_USAGE)
+    user = parse_user(parts[1]) if len(parts) > 1 else None
+    ctx.said(people.assign(ctx.core, number, ctx.user, parts[0].lower(), user, anyway=len(parts) == 3))
+
+
+def _viewed(ctx: Ctx) -> None:
+    number = ctx.incident()
+    duration, values = parse_fields(ctx.rest) if ctx.rest.strip() else ("", {})
+    if not duration:
+        raise InvalidInput("Usage: `/incident viewed DURATION [items=N] [kind=image|video|audio|text]`, "
+                           "like `/incident viewed 25m items=40 kind=image`.")
+    unknown = sorted(set(values) - {"items", "kind"})
+    if unknown:
+        raise InvalidInput(f"`{unknown[0]}` is not something `viewed` takes: `items=N`, `kind=image|video|audio|text`.")
+    ctx.said(wellbeing.record_viewing(ctx.core, number, ctx.user, duration, items=values.get("items"),
+                                      kind=values.get("kind")))
+
+
+def _wellbeing(ctx: Ctx) -> None:
+    view = wellbeing.my_wellbeing(ctx.core, ctx.user)
+    ctx.reply(ctx.core.render.text("slack/wellbeing.txt.j2", view=view))
+
+
+def _break(ctx: Ctx) -> None:
+    ctx.said(wellbeing.take_break(ctx.core, ctx.user, ctx.rest.strip() or None))
 
 
 def _note(ctx: Ctx) -> None:
@@ -201,6 +229,9 @@ SUBCOMMANDS: dict[str, Callable[[Ctx], None]] = {
     "resolve": _resolve,
     "close": _close,
     "timeline": _timeline,
+    "viewed": _viewed,
+    "wellbeing": _wellbeing,
+    "break": _break,
 }
 
 __all__ = ["register", "SUBCOMMANDS"]

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 NAMED = re.compile(r"^(?:INC-|#)?([0-9]{1,9})$", re.IGNORECASE)
 NAMED_REF = re.compile(r"^INC-([0-9]{1,9})$", re.IGNORECASE)
 # Subcommands that never concern one incident.
-NO_INCIDENT = {"declare", "help", "list", "ack"}
+NO_INCIDENT = {"declare", "help", "list", "ack", "wellbeing", "break"}
 # Subcommands whose first argument is free text.
 FREE_TEXT = {"note", "resolve"}
 

@@ -22,6 +22,7 @@ from bot.clocks.scheduler import Clockwork
 from bot.config import load_config
 from bot.core import Core
 from bot.db.engine import Database
+from bot.housekeeping import purge_wellbeing
 from bot.incidents.people import reconcile
 from bot.paging import service as paging_service
 from bot.paging.base import PagerConfigError
@@ -161,6 +162,8 @@ def create_bot(settings: Settings, *, migrate: bool | None = None, env: dict[str
         session.info.pop("armed", None)
 
     clockwork.every(settings.members_sync_seconds, lambda: reconcile(core), "members")
+    # Exposure figures are kept for wellbeing.retention, then deleted (hourly, like housekeeping).
+    clockwork.every(3600, lambda: purge_wellbeing(db, core.config.wellbeing.retention), "wellbeing-retention")
     register_tasks(core)
     paging_service.register_tasks(core)
     timeline_service.register_tasks(core)

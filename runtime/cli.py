@@ -230,6 +230,42 @@ def verify(incident: str, anchors: tuple[tuple[int, str], ...]) -> None:
     sys.exit(1)
 
 
+def _day(_ctx, param, value: str | None):
+    from datetime import date
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD).", param_hint=param.opts[0]) from None
+
+
+@main.command()
+@click.option("--from", "start", callback=_day, metavar="DATE", help="First day (YYYY-MM-DD, UTC). Default: 30 days ago.")
+@click.option("--to", "end", callback=_day, metavar="DATE", help="Last day (YYYY-MM-DD, UTC). Default: today.")
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "csv", "json"]), default="md", show_default=True)
+def wellbeing(start, end, fmt: str) -> None:
+    """The stewards' wellbeing report: team totals, people over the limits, breaks taken.
+
+    No individual figures, and no row for a group of fewer than three people."""
+    from datetime import timedelta
+
+    from bot import wellbeing as ledger
+    from bot.clocks.now import utcnow
+    from bot.errors import DomainError
+
+    end = end or utcnow().date()
+    start = start or end - timedelta(days=29)
+    core = _core()
+    try:
+        click.echo(ledger.render_report(core, ledger.steward_report(core, start, end), fmt), nl=False)
+    except DomainError as err:
+        raise _fail(err) from None
+    finally:
+        core.db.dispose()
+
+
 if __name__ == "__main__":  # pragma: no cover
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     main()

@@ -57,7 +57,7 @@ TRACEBACK = "Traceback (most recent call last)"
 # What the bot registers (handlers/ and app.yaml), kept here as data so the harness survives a
 # refactor of the bot's modules. A new subcommand or listener belongs in these lists.
 SUBCOMMANDS = ["help", "declare", "status", "list", "done", "skip", "undo", "assign", "note", "correct",
-               "page", "ack", "severity", "resolve", "close", "timeline"]
+               "page", "ack", "severity", "resolve", "close", "timeline", "viewed", "wellbeing", "break"]
 ACTION_IDS = ["step_done", "step_skip", "step_undo", "page_ack"]
 VIEW_CALLBACKS = ["declare", "step_fields", "step_skip"]
 SHORTCUTS = ["add_to_timeline"]

@@ -169,3 +169,47 @@ class SlackEventSeen(Base):
 
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     seen_at: Mapped[datetime]
+
+
+class Exposure(Base):
+    """The private exposure ledger: how long someone viewed content, and of which kind. Personal
+    data: read only by the person and the stewards, never shown in a channel, an export or
+    /metrics, and deleted after `wellbeing.retention`. The custody fact (who viewed content for
+    which incident, when, how many items) is on the incident's timeline instead."""
+
+    __tablename__ = "exposure_ledger"
+    __table_args__ = (Index("ix_exposure_user_at", "user_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    seconds: Mapped[int]  # how long the viewing lasted; it ended at `at`
+    kind: Mapped[str | None] = mapped_column(String(16))  # image | video | audio | text
+    items: Mapped[int | None]
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
+class WellbeingBreak(Base):
+    """A break someone took (`/incident break`): no viewing assignments until `ends_at`."""
+
+    __tablename__ = "wellbeing_breaks"
+    __table_args__ = (Index("ix_breaks_user_ends", "user_id", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    ends_at: Mapped[datetime]
+
+
+class WellbeingNudge(Base):
+    """A private nudge already sent (break due, 80 % / 100 % of the daily limit, the lead's
+    notice), so each goes out once. Deleted with the ledger after `wellbeing.retention`."""
+
+    __tablename__ = "wellbeing_nudges"
+    __table_args__ = (UniqueConstraint("user_id", "kind", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))  # break | daily80 | daily100 | lead
+    key: Mapped[str] = mapped_column(String(64))  # the local day, the streak, the incident
+    sent_at: Mapped[datetime] = mapped_column(index=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
 
@@ -64,8 +64,23 @@ def _check_person(core: Core, user: str) -> None:
 
 
 @mutation("assign")
-def assign(core: Core, incident_id: int, actor: str, role: str, user: str) -> Outcome:
-    _check_person(core, user)
+def assign(core: Core, incident_id: int, actor: str, role: str, user: str | None = None,
+           anyway: bool = False) -> Outcome:
+    """Give `role` to `user`. With no user, pick one of the role's configured people (for a role
+    whose work exposes them to content: under the limits, not on a break, least exposure this week,
+    then least recently assigned). Naming someone of such a role who reached a limit or is on a
+    break is refused unless `anyway` (then recorded as an override)."""
+    from .. import wellbeing
+
+    viewer = wellbeing.is_viewer_role(core, role)
+    why = None
+    if user is not None:
+        _check_person(core, user)
+        people = [user] if viewer else []
+    else:
+        cfg = core.config.roles.get(role)
+        people = list(cfg.users) if cfg else []
+    tzs = {person: wellbeing.tz_of(core, person) for person in people} if viewer else {}
     with core.db.tx() as session:
         lock_incident(session, incident_id)
         incident = session.get(Incident, incident_id)
@@ -82,6 +97,19 @@ def assign(core: Core, incident_id: int, actor: str, role: str, user: str) -> Ou
                             "what this incident holds, and that circle is kept small (18 U.S.C. 2258B(c)).")
         previous = list(session.scalars(select(RoleAssignment.user_id).where(
             RoleAssignment.incident_id == incident_id, RoleAssignment.role == role)))
+        now = utcnow()
+        if user is None:
+            user, why = _pick(core, session, role, people, previous, tzs, viewer, now)
+        elif viewer:
+            reason = wellbeing.unavailable(wellbeing.figures(core, session, user, tzs[user], now))
+            if reason and not anyway:
+                raise InvalidInput(
+                    f"<@{user}> {reason}, so should get no more viewing work now. Assign someone else "
+                    f"(`/incident assign {role}` picks one), or `/incident assign {role} <@{user}> anyway` "
+                    "to override; the override is recorded.")
+            anyway = anyway and reason is not None
+        else:
+            anyway = False
         participant = session.scalars(select(Participant).where(Participant.incident_id == incident_id,
                                                                 Participant.user_id == user)).first()
         gone = participant is not None and participant.left_at is not None
@@ -89,10 +117,16 @@ def assign(core: Core, incident_id: int, actor: str, role: str, user: str) -> Ou
             raise InvalidInput(f"<@{user}> already holds {core.role_label(role)}.")
         session.execute(delete(RoleAssignment).where(RoleAssignment.incident_id == incident_id,
                                                      RoleAssignment.role == role))
-        session.add(RoleAssignment(incident_id=incident_id, role=role, user_id=user, assigned_at=utcnow(),
+        session.add(RoleAssignment(incident_id=incident_id, role=role, user_id=user, assigned_at=now,
                                    assigned_by=actor))
-        append(session, incident_id, "role_assigned", f"{core.role_label(role)}: <@{user}>", actor=actor,
-               data={"role": role, "user": user, "previous": previous, "source": "assign"})
+        data = {"role": role, "user": user, "previous": previous, "source": "assign"}
+        if why:
+            data.update(picked=True, why=why)
+        if anyway:
+            data["override"] = True
+        append(session, incident_id, "role_assigned",
+               f"{core.role_label(role)}: <@{user}>" + (" (assigned anyway, over a wellbeing limit or break)"
+                                                        if anyway else ""), actor=actor, data=data)
         if participant is None or gone:
             if participant is None:
                 session.add(Participant(incident_id=incident_id, user_id=user, reason=f"role:{role}",
@@ -104,7 +138,29 @@ def assign(core: Core, incident_id: int, actor: str, role: str, user: str) -> Ou
                     dedup_key=f"provision:{incident_id}")
         request_refresh(session, incident)
     core.dispatcher.kick()
-    return Outcome("role_assigned", incident_id, {"user": user, "role": role, "label": core.role_label(role)})
+    return Outcome("role_assigned", incident_id, {"user": user, "role": role, "label": core.role_label(role),
+                                                  "why": why, "override": anyway})
+
+
+def _pick(core: Core, session, role: str, people: list[str], previous: list[str], tzs, viewer: bool,
+          now) -> tuple[str, str]:
+    """Someone for `role` among its configured people, other than who holds it now."""
+    from .. import wellbeing
+
+    candidates = [p for p in people if p not in previous]
+    label = core.role_label(role)
+    if not candidates:
+        raise InvalidInput(f"Nobody else is configured for {label}: name someone, "
+                           f"`/incident assign {role} @user`.")
+    if viewer:
+        chosen, why = wellbeing.pick(core, session, candidates, tzs, now)
+        if chosen is None:
+            raise InvalidInput(f"Nobody can be picked for {label}: {why}. Name someone with "
+                               f"`/incident assign {role} @user anyway` if it cannot wait.")
+        return chosen, why
+    dated = sorted((wellbeing.last_assigned(session, p) or datetime.min.replace(tzinfo=UTC), n, p)
+                   for n, p in enumerate(candidates))
+    return dated[0][2], "assigned least recently of the people configured for it"
 
 
 def _membership(session, channel_id: str, user: str) -> tuple[Incident | None, Participant | None]:

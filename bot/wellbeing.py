@@ -1,0 +1,449 @@
+"""Responder wellbeing: a private exposure ledger, limits, breaks and private nudges.
+
+Two things are written when someone logs what they viewed (`/incident viewed 25m items=40`):
+the custody fact on the incident's timeline (`content_viewed`: who, when, how many items; no
+duration, no kind) and a private ledger row (person, incident, duration, kind, time). Ledger
+figures are personal data: only the person (and the stewards, through `safeguard wellbeing`)
+read them; they never reach a channel, a timeline export, `/metrics` or the logs, and
+housekeeping deletes them after `wellbeing.retention`.
+
+Days and weeks are the person's own (their Slack time zone; UTC when Slack does not say): a
+viewing that crosses midnight counts towards each day for the part that fell in it. A limit is
+reached at or above its value. Exposure "in a row" is what was viewed since the end of the last
+break, or since the start of the person's day if they took none today.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from .clocks.now import utcnow
+from .clocks.outbox import enqueue
+from .core import Core
+from .db.engine import Database
+from .db.models import Exposure, Incident, RoleAssignment, WellbeingBreak, WellbeingNudge
+from .durations import parse_duration
+from .errors import InvalidInput, NotFound
+from .incidents import ref
+from .outcomes import Outcome
+from .policy import mutation
+from .timeline.store import append, lock_incident
+
+KINDS = ("image", "video", "audio", "text")
+MAX_VIEWING = timedelta(hours=12)  # one log entry; longer is a typo (write two entries)
+MAX_BREAK = timedelta(hours=12)
+MAX_ITEMS = 100_000
+NEAR = 0.8  # "the daily limit is near"
+
+
+# -- time ---------------------------------------------------------------------------------------
+
+def tz_of(core: Core, user: str) -> ZoneInfo:
+    """The person's time zone as Slack has it; UTC when Slack does not say (or cannot be asked)."""
+    name = None
+    if core.gateway is not None:
+        try:
+            name = (core.gateway.user(user) or {}).get("tz")
+        except Exception:  # noqa: BLE001 (Slack unreachable: count in UTC rather than fail)
+            name = None
+    try:
+        return ZoneInfo(name) if isinstance(name, str) and name else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def day_bounds(now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The person's local day holding `now`, in UTC."""
+    local = now.astimezone(tz)
+    start = datetime(local.year, local.month, local.day, tzinfo=tz)
+    end = datetime.combine(start.date() + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def week_bounds(now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """The person's local week (Monday to Sunday) holding `now`, in UTC."""
+    local = now.astimezone(tz)
+    monday = local.date() - timedelta(days=local.weekday())
+    start = datetime.combine(monday, datetime.min.time(), tzinfo=tz)
+    end = datetime.combine(monday + timedelta(days=7), datetime.min.time(), tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def local_day(now: datetime, tz: ZoneInfo) -> str:
+    return now.astimezone(tz).date().isoformat()
+
+
+def viewed_seconds(session: Session, user: str, start: datetime, end: datetime) -> int:
+    """Seconds `user` viewed content within [start, end): each entry is the span that ended at its
+    `at`, counted for the part of it inside the window."""
+    rows = session.execute(select(Exposure.at, Exposure.seconds).where(
+        Exposure.user_id == user, Exposure.at > start, Exposure.at < end + MAX_VIEWING)).all()
+    total = 0.0
+    for at, seconds in rows:
+        began = at - timedelta(seconds=seconds)
+        overlap = (min(at, end) - max(began, start)).total_seconds()
+        total += max(0.0, overlap)
+    return round(total)
+
+
+def human(seconds: float | timedelta) -> str:
+    """`2h 05m`, `40m`, `30s`: a figure for the person's own eyes."""
+    if isinstance(seconds, timedelta):
+        seconds = seconds.total_seconds()
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m"
+    return f"{secs}s"
+
+
+# -- a person's standing ------------------------------------------------------------------------
+
+@dataclass
+class Figures:
+    user: str
+    tz: str
+    today: int  # seconds viewed in the person's day
+    week: int
+    in_a_row: int  # since the end of the last break (or the start of the day)
+    streak_start: datetime
+    last_break: WellbeingBreak | None
+    on_break_until: datetime | None
+    daily_limit: int
+    weekly_limit: int
+    break_every: int
+
+    @property
+    def at_daily_limit(self) -> bool:
+        return self.today >= self.daily_limit
+
+    @property
+    def at_weekly_limit(self) -> bool:
+        return self.week >= self.weekly_limit
+
+    @property
+    def break_due(self) -> bool:
+        return self.in_a_row >= self.break_every and self.on_break_until is None
+
+
+def figures(core: Core, session: Session, user: str, tz: ZoneInfo, now: datetime | None = None) -> Figures:
+    now = now or utcnow()
+    cfg = core.config.wellbeing
+    day_start, day_end = day_bounds(now, tz)
+    week_start, week_end = week_bounds(now, tz)
+    last = session.scalars(select(WellbeingBreak).where(
+        WellbeingBreak.user_id == user, WellbeingBreak.started_at <= now)
+        .order_by(WellbeingBreak.started_at.desc(), WellbeingBreak.id.desc()).limit(1)).first()
+    on_break_until = last.ends_at if last is not None and last.ends_at > now else None
+    streak_start = max(day_start, last.ends_at) if last is not None and last.ends_at <= now else day_start
+    in_a_row = 0 if on_break_until else viewed_seconds(session, user, streak_start, now + timedelta(seconds=1))
+    return Figures(
+        user=user, tz=str(tz), today=viewed_seconds(session, user, day_start, day_end),
+        week=viewed_seconds(session, user, week_start, week_end), in_a_row=in_a_row, streak_start=streak_start,
+        last_break=last, on_break_until=on_break_until,
+        daily_limit=int(cfg.daily_limit.total_seconds()), weekly_limit=int(cfg.weekly_limit.total_seconds()),
+        break_every=int(cfg.break_every.total_seconds()))
+
+
+# -- logging what was viewed --------------------------------------------------------------------
+
+def _duration(text: Any, *, field: str, most: timedelta) -> timedelta:
+    if isinstance(text, timedelta):
+        value = text
+    else:
+        try:
+            value = parse_duration(str(text or "").strip().lower())
+        except ValueError as err:
+            raise InvalidInput(f"{str(err)[:1].upper()}{str(err)[1:]}.", {field: str(err)}) from None
+    if value <= timedelta(0) or value > most:
+        raise InvalidInput(f"At most {human(most)} at a time; log a longer stretch as several entries.", {field: "too long"})
+    return value
+
+
+def parse_items(text: Any) -> int | None:
+    if text is None or text == "":
+        return None
+    value = str(text).strip()
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_ITEMS:
+        raise InvalidInput(f"`items` is a whole number from 1 to {MAX_ITEMS:,}.", {"items": "1 to 100000"})
+    return int(value)
+
+
+def parse_kind(text: Any) -> str | None:
+    if text is None or text == "":
+        return None
+    value = str(text).strip().lower()
+    if value not in KINDS:
+        raise InvalidInput(f"`kind` is one of {', '.join(KINDS)}.", {"kind": ", ".join(KINDS)})
+    return value
+
+
+@mutation("viewed")
+def record_viewing(core: Core, incident_id: int, actor: str, duration: Any, items: Any = None,
+                   kind: Any = None) -> Outcome:
+    """The caller viewed content for the incident for `duration` (ending now). Writes the custody
+    fact on the timeline and the duration in the private ledger; nudges privately when a break is
+    due or the daily limit is near or reached (and tells the incident's leads, without figures)."""
+    length = _duration(duration, field="duration", most=MAX_VIEWING)
+    count, what = parse_items(items), parse_kind(kind)
+    tz = tz_of(core, actor)
+    now = utcnow()
+    with core.db.tx() as session:
+        lock_incident(session, incident_id)
+        incident = session.get(Incident, incident_id)
+        if incident is None:
+            raise NotFound(f"There is no incident {ref(incident_id)}.")
+        session.add(Exposure(user_id=actor, incident_id=incident_id, seconds=int(length.total_seconds()),
+                             kind=what, items=count, at=now))
+        text = f"<@{actor}> viewed content for this incident" + (f" ({count} items)" if count else "")
+        event = append(session, incident_id, "content_viewed", text, actor=actor,
+                       data={"user": actor, "items": count})
+        session.flush()
+        seen = figures(core, session, actor, tz, now)
+        sent = _nudge(core, session, seen, incident_id, tz, now)
+    if sent:
+        core.dispatcher.kick()
+    return Outcome("content_viewed", incident_id, {
+        "seq": event.seq, "count": count, "today": human(seen.today), "daily_limit": human(seen.daily_limit),
+        "at_limit": seen.at_daily_limit, "break_due": seen.break_due})
+
+
+def _once(session: Session, user: str, kind: str, key: str, now: datetime) -> bool:
+    """Record that a nudge is sent; False when it was sent before (or by a concurrent request)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return session.execute(insert(WellbeingNudge).values(user_id=user, kind=kind, key=key, sent_at=now)
+                           .on_conflict_do_nothing(index_elements=["user_id", "kind", "key"])
+                           .returning(WellbeingNudge.id)).scalar() is not None
+
+
+def _dm(core: Core, session: Session, to: str, kind: str, **context: Any) -> None:
+    text = core.render.text("slack/wellbeing_nudge.txt.j2", kind=kind, **context)
+    enqueue(session, "post", {"channel": to, "text": text})
+
+
+def _nudge(core: Core, session: Session, seen: Figures, incident_id: int, tz: ZoneInfo, now: datetime) -> int:
+    cfg, user, day = core.config.wellbeing, seen.user, local_day(now, tz)
+    sent = 0
+    common = {"user": user, "today": human(seen.today), "daily_limit": human(seen.daily_limit),
+              "break_length": human(cfg.break_length), "in_a_row": human(seen.in_a_row)}
+    if seen.at_daily_limit:
+        _once(session, user, "daily80", day, now)  # reaching it at once says both
+        if _once(session, user, "daily100", day, now):
+            _dm(core, session, user, "daily100", **common)
+            sent += 1
+        if _once(session, user, "lead", f"{day}:{incident_id}", now):
+            leads = [u for u in session.scalars(select(RoleAssignment.user_id).where(
+                RoleAssignment.incident_id == incident_id, RoleAssignment.role == "incident_lead")) if u != user]
+            for lead in dict.fromkeys(leads):
+                _dm(core, session, lead, "lead", user=user, incident=ref(incident_id))
+                sent += 1
+    elif seen.today >= NEAR * seen.daily_limit and _once(session, user, "daily80", day, now):
+        _dm(core, session, user, "daily80", **common)
+        sent += 1
+    if seen.break_due and _once(session, user, "break", seen.streak_start.isoformat(), now):
+        _dm(core, session, user, "break", **common)
+        sent += 1
+    return sent
+
+
+# -- breaks and the person's own view -----------------------------------------------------------
+
+def take_break(core: Core, actor: str, duration: Any = None) -> Outcome:
+    """The caller takes a break (default `wellbeing.break_length`): no viewing assignments until it
+    ends. Acts only on the caller's own record."""
+    cfg = core.config.wellbeing
+    length = cfg.break_length if duration in (None, "") else _duration(duration, field="duration", most=MAX_BREAK)
+    now = utcnow()
+    with core.db.tx() as session:
+        session.add(WellbeingBreak(user_id=actor, started_at=now, ends_at=now + length))
+    return Outcome("break_started", None, {"length": human(length), "until": now + length})
+
+
+@dataclass
+class WellbeingView:
+    figures: Figures
+    today: str
+    week: str
+    daily_limit: str
+    weekly_limit: str
+    in_a_row: str
+    break_every: str
+    break_length: str
+    last_break: datetime | None
+    on_break_until: datetime | None
+
+
+def my_wellbeing(core: Core, actor: str) -> WellbeingView:
+    """The caller's own exposure today and this week against the limits, and their last break."""
+    cfg = core.config.wellbeing
+    tz = tz_of(core, actor)
+    with core.db.read() as session:
+        seen = figures(core, session, actor, tz)
+    return WellbeingView(
+        figures=seen, today=human(seen.today), week=human(seen.week), daily_limit=human(cfg.daily_limit),
+        weekly_limit=human(cfg.weekly_limit), in_a_row=human(seen.in_a_row), break_every=human(cfg.break_every),
+        break_length=human(cfg.break_length), last_break=seen.last_break.started_at if seen.last_break else None,
+        on_break_until=seen.on_break_until)
+
+
+# -- assignment ---------------------------------------------------------------------------------
+
+def is_viewer_role(core: Core, role: str) -> bool:
+    return role in core.config.wellbeing.viewers
+
+
+def unavailable(seen: Figures) -> str | None:
+    """Why someone should get no viewing work now (no figures: a lead may read it), or None."""
+    if seen.at_daily_limit:
+        return "has reached today's viewing limit"
+    if seen.at_weekly_limit:
+        return "has reached this week's viewing limit"
+    if seen.on_break_until is not None:
+        return "is on a break"
+    return None
+
+
+def last_assigned(session: Session, user: str) -> datetime | None:
+    return session.scalars(select(RoleAssignment.assigned_at).where(RoleAssignment.user_id == user)
+                           .order_by(RoleAssignment.assigned_at.desc()).limit(1)).first()
+
+
+def pick(core: Core, session: Session, candidates: list[str], tzs: dict[str, ZoneInfo],
+         now: datetime) -> tuple[str | None, str]:
+    """Among `candidates`: under the limits, not on a break, least exposure this week, then least
+    recently assigned. Returns (user, why) — the why names no figures — or (None, why not)."""
+    fit: list[tuple[int, datetime, int, str]] = []
+    for order, user in enumerate(candidates):
+        seen = figures(core, session, user, tzs[user], now)
+        if unavailable(seen) is None:
+            when = last_assigned(session, user) or datetime.min.replace(tzinfo=UTC)
+            fit.append((seen.week, when, order, user))
+    if not fit:
+        return None, "everyone configured for it has reached a viewing limit or is on a break"
+    fit.sort()
+    chosen = fit[0]
+    if len(fit) == 1:
+        why = "the only one under today's limit and not on a break"
+    elif fit[1][0] == chosen[0]:
+        why = "under today's limit, not on a break, and assigned least recently"
+    else:
+        why = f"under today's limit, not on a break, and the least viewing this week of {len(fit)} people"
+    return chosen[3], why
+
+
+# -- retention ----------------------------------------------------------------------------------
+
+def purge_expired(db: Database, retention: timedelta) -> int:
+    """Delete ledger rows, breaks and sent nudges older than `retention`."""
+    cutoff = utcnow() - retention
+    with db.tx() as session:
+        gone = session.execute(delete(Exposure).where(Exposure.at < cutoff)).rowcount
+        gone += session.execute(delete(WellbeingBreak).where(WellbeingBreak.ends_at < cutoff)).rowcount
+        gone += session.execute(delete(WellbeingNudge).where(WellbeingNudge.sent_at < cutoff)).rowcount
+    return gone
+
+
+# -- the stewards' report -----------------------------------------------------------------------
+
+MIN_GROUP = 3  # no row for a group smaller than this: figures of one or two people are theirs
+
+
+@dataclass
+class GroupRow:
+    group: str
+    people: int
+    hidden: bool
+    hours: float = 0.0
+    hours_per_person: float = 0.0
+    people_over_daily: int = 0
+    days_over_daily: int = 0
+    weeks_over_weekly: int = 0
+    breaks: int = 0
+
+
+def steward_report(core: Core, start: date, end: date) -> dict[str, Any]:
+    """Team totals for `safeguard wellbeing`: per viewer role and for everyone, over the days
+    `start`..`end` (inclusive, UTC days). A group of fewer than three people gets no figures."""
+    if end < start:
+        raise InvalidInput("--to is before --from.")
+    if (end - start).days > 366:
+        raise InvalidInput("At most a year at a time.")
+    cfg = core.config.wellbeing
+    begin = datetime.combine(start, datetime.min.time(), tzinfo=UTC)
+    finish = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    with core.db.read() as session:
+        users = sorted(set(session.scalars(select(Exposure.user_id).where(
+            Exposure.at > begin, Exposure.at < finish + MAX_VIEWING))))
+        per_user: dict[str, dict[str, Any]] = {}
+        for user in users:
+            days = [viewed_seconds(session, user, begin + timedelta(days=n), begin + timedelta(days=n + 1))
+                    for n in range((end - start).days + 1)]
+            first_monday = start - timedelta(days=start.weekday())
+            weeks, monday = [], first_monday
+            while monday <= end:
+                week_start = datetime.combine(monday, datetime.min.time(), tzinfo=UTC)
+                weeks.append(viewed_seconds(session, user, week_start, week_start + timedelta(days=7)))
+                monday += timedelta(days=7)
+            breaks = len(session.scalars(select(WellbeingBreak.id).where(
+                WellbeingBreak.user_id == user, WellbeingBreak.started_at >= begin,
+                WellbeingBreak.started_at < finish)).all())
+            per_user[user] = {"seconds": sum(days), "days_over": sum(d >= cfg.daily_limit.total_seconds() for d in days),
+                              "weeks_over": sum(w >= cfg.weekly_limit.total_seconds() for w in weeks),
+                              "breaks": breaks}
+    groups: list[tuple[str, list[str]]] = [("everyone", users)]
+    for role in cfg.viewers:
+        role_cfg = core.config.roles.get(role)
+        if role_cfg is not None:
+            groups.append((core.role_label(role), [u for u in users if u in role_cfg.users]))
+    rows = []
+    for name, members in groups:
+        if len(members) < MIN_GROUP:
+            rows.append(GroupRow(name, len(members), hidden=True))
+            continue
+        figures_ = [per_user[u] for u in members]
+        hours = sum(f["seconds"] for f in figures_) / 3600
+        rows.append(GroupRow(
+            name, len(members), hidden=False, hours=round(hours, 1), hours_per_person=round(hours / len(members), 1),
+            people_over_daily=sum(1 for f in figures_ if f["days_over"]),
+            days_over_daily=sum(f["days_over"] for f in figures_),
+            weeks_over_weekly=sum(f["weeks_over"] for f in figures_), breaks=sum(f["breaks"] for f in figures_)))
+    return {"from": start.isoformat(), "to": end.isoformat(), "min_group": MIN_GROUP,
+            "limits": {"daily": human(cfg.daily_limit), "weekly": human(cfg.weekly_limit),
+                       "break_every": human(cfg.break_every)},
+            "rows": [row.__dict__ for row in rows]}
+
+
+REPORT_FORMATS = ("md", "html", "csv", "json")
+REPORT_COLUMNS = ("group", "people", "hours", "hours_per_person", "people_over_daily", "days_over_daily",
+                  "weeks_over_weekly", "breaks")
+
+
+def render_report(core: Core, report: dict[str, Any], fmt: str) -> str:
+    import csv
+    import io
+    import json
+
+    if fmt == "json":
+        return json.dumps(report, indent=2)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(REPORT_COLUMNS)
+        for row in report["rows"]:
+            writer.writerow([row[c] if not row["hidden"] or c in ("group", "people") else "" for c in REPORT_COLUMNS])
+        return out.getvalue()
+    if fmt not in REPORT_FORMATS:
+        raise InvalidInput(f"Formats: {', '.join(REPORT_FORMATS)}.")
+    name = "wellbeing.html.j2" if fmt == "html" else "wellbeing.md.j2"
+    return core.render.env.get_template(name).render(report=report).strip() + "\n"

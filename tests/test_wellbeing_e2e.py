@@ -1,0 +1,168 @@
+"""Responder wellbeing end to end, through the sandbox, on SQLite and PostgreSQL: `viewed` writes
+the custody event and nothing about duration anywhere a channel member can read; `wellbeing`
+answers only the caller; `assign ROLE` picks by load; someone over the limit or on a break is
+refused, and `anyway` is recorded; the lead's notice carries no figures.
+
+Time is frozen (ticking) at a fixed instant, so a day never turns over mid-test in anyone's zone."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+import yaml
+from freezegun import freeze_time
+from sqlalchemy import select
+
+from bot.db.models import Exposure, Incident
+from bot.timeline import export
+from bot.timeline.build import build_review
+from tests.conftest import make_bot
+from tests.support import DEMO_CONFIG, wait_for
+
+pytestmark = pytest.mark.e2e
+
+LEAD, SPEC, SPEC2, PIA, LEGAL = "U0LEAD001", "U0SPEC001", "U0SPEC002", "U0POLICY1", "U0LEGAL01"
+ROLE = "child_safety_specialist"
+NOON_IN_LOS_ANGELES = datetime(2026, 11, 30, 20, 0, tzinfo=UTC)  # Chloe (LA) and Dev (Kolkata) mid-day/-night
+
+
+@pytest.fixture
+def bot(sandbox, db_url, tmp_path):
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
+    config["roles"][ROLE]["users"] = [SPEC, SPEC2, PIA]  # three people share the viewing
+    path = tmp_path / "safeguard.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with freeze_time(NOON_IN_LOS_ANGELES, tick=True):
+        running = make_bot(sandbox, db_url, config=path, start_scheduler=False)
+        try:
+            yield running
+        finally:
+            running.core.dispatcher.drain(5)
+            running.server.stop()
+
+
+def declare(bot):
+    assert bot.driver.command(LEAD, "declare csam-report Hash match on upload 8812").ok
+    channel = bot.provisioned(1)
+    wait_for(lambda: bot.ws.pins(channel.id), what="the pinned checklist")
+    bot.settle()
+    return channel
+
+
+def say(bot, user: str, text: str, channel: str):
+    result = bot.driver.command(user, text, channel=channel)
+    assert result.ok, result
+    bot.settle()
+    return result.message
+
+
+def readable_by_members(bot, channel, user: str) -> str:
+    """Everything a member of the channel other than `user` can read there."""
+    with bot.ws.lock:
+        ch = bot.ws.channel(channel.id)
+        posted = [str(m.text) + str(m.blocks) + str(m.attachments) for m in ch.messages]
+        others = [m.text for m in ch.ephemeral if m.ephemeral_to != user]
+    return "\n".join(posted + others)
+
+
+def test_viewed_writes_the_custody_fact_and_no_duration_where_members_read(bot, caplog):
+    channel = declare(bot)
+    with caplog.at_level(logging.INFO):
+        reply = say(bot, SPEC, "viewed 37m items=12 kind=video", channel.id)
+    assert reply.is_ephemeral and reply.ephemeral_to == SPEC
+    assert "12 items" in reply.text and "37m" in reply.text  # the person's own figure, to them alone
+    [event] = [e for e in bot.timeline(1) if e["kind"] == "content_viewed"]
+    assert event["actor"] == SPEC and event["data"] == {"user": SPEC, "items": 12}
+    assert "12 items" in event["text"]
+    with bot.core.db.read() as session:
+        [row] = session.scalars(select(Exposure))
+    assert (row.user_id, row.incident_id, row.seconds, row.kind, row.items) == (SPEC, 1, 2220, "video", 12)
+
+    # Nothing about the duration (or kind) anywhere a channel member can read.
+    status = say(bot, LEAD, "status", channel.id)
+    assert say(bot, LEAD, "timeline md", channel.id).text
+    bot.settle()
+    exports = [export.render(build_review(bot.core, 1), fmt) for fmt in export.FORMATS]
+    metrics = httpx.get(bot.server.url + "/metrics").text
+    for text in [readable_by_members(bot, channel, SPEC), status.text + str(status.blocks), *exports, metrics,
+                 caplog.text]:
+        for secret in ("37m", "37 min", "2220", "video"):
+            assert secret not in text
+    assert any("content_viewed" in text for text in exports)
+
+
+def test_viewed_bounds_its_input_and_acts_only_for_the_caller(bot):
+    channel = declare(bot)
+    for text in ("viewed 13h", "viewed 1h items=100001", "viewed 1h kind=pdf", "viewed soon", "viewed 1h user=U0SPEC002"):
+        assert say(bot, SPEC, text, channel.id).text.startswith(":no_entry:"), text
+    assert "content_viewed" not in bot.kinds(1)
+    # An outsider cannot log viewing for the incident.
+    with bot.ws.lock:
+        bot.ws.channel(channel.id).members.append("U0OUTSID1")  # added by hand, holds no role
+    assert say(bot, "U0OUTSID1", "viewed 10m", channel.id).text.startswith(":no_entry:")
+    assert "content_viewed" not in bot.kinds(1)
+
+
+def test_wellbeing_answers_only_the_caller(bot):
+    channel = declare(bot)
+    say(bot, SPEC, "viewed 50m items=3", channel.id)
+    before = readable_by_members(bot, channel, SPEC)
+    reply = say(bot, SPEC, "wellbeing", channel.id)
+    assert reply.is_ephemeral and reply.ephemeral_to == SPEC
+    assert "Today: 50m of 4h 00m" in reply.text and "This week: 50m of 16h 00m" in reply.text
+    assert "America/Los_Angeles" in reply.text and "/incident break" in reply.text
+    assert readable_by_members(bot, channel, SPEC) == before
+    # From anywhere (the ops channel), and the break is recorded.
+    took = say(bot, SPEC, "break", "C0OPS0001")
+    assert took.ephemeral_to == SPEC and "15m" in took.text
+    assert "on a break until" in say(bot, SPEC, "wellbeing", "C0OPS0001").text
+    # Someone else asking sees their own, empty, figures.
+    other = say(bot, LEGAL, "wellbeing", "C0OPS0001")
+    assert other.ephemeral_to == LEGAL and "Today: 0s of 4h 00m" in other.text and "50m" not in other.text
+
+
+def test_assign_picks_by_load_refuses_over_the_limit_and_records_anyway(bot):
+    channel = declare(bot)
+    [first] = [e for e in bot.timeline(1) if e["kind"] == "role_assigned" and e["data"]["role"] == ROLE]
+    assert first["data"]["user"] == SPEC  # the primary, at declaration
+    with bot.core.db.tx() as session:  # Dev viewed for another case earlier (a review tool logged it)
+        assert session.get(Incident, 1)
+        session.add(Exposure(user_id=SPEC2, incident_id=1, seconds=1800, kind="image", items=5,
+                             at=datetime.now(UTC) - timedelta(minutes=30)))
+
+    # No person named: among the others configured, the least exposure this week (Pia, none).
+    picked = say(bot, LEAD, f"assign {ROLE}", channel.id)
+    assert f"<@{PIA}>" in picked.text and "least viewing this week" in picked.text
+    assert "30m" not in picked.text and "1800" not in picked.text
+    [auto] = [e for e in bot.timeline(1) if e["kind"] == "role_assigned" and e["data"]["user"] == PIA]
+    assert auto["data"]["picked"] is True and "override" not in auto["data"]
+
+    # Chloe reaches the daily limit: she and the lead are told, the lead without figures.
+    say(bot, SPEC, "viewed 4h items=900", channel.id)
+    bot.settle()
+    mine = wait_for(lambda: [m.text for m in bot.ws.dms(SPEC) if "limit" in m.text], what="Chloe's nudge")
+    assert "reached today's viewing limit" in mine[-1]
+    notice = wait_for(lambda: [m.text for m in bot.ws.dms(LEAD) if "viewing work" in m.text], what="the notice")
+    assert len(notice) == 1 and f"<@{SPEC}>" in notice[0] and "no more viewing work today" in notice[0]
+    assert "4h" not in notice[0] and "900" not in notice[0]
+
+    # Naming her now is refused, plainly, and writes nothing.
+    before = len(bot.timeline(1))
+    refused = say(bot, LEAD, f"assign {ROLE} <@{SPEC}>", channel.id)
+    assert refused.text.startswith(":no_entry:") and "reached today's viewing limit" in refused.text
+    assert "anyway" in refused.text
+    bot.settle()
+    assert len(bot.timeline(1)) == before
+    # `anyway` overrides, and the timeline says so.
+    assert f"<@{SPEC}>" in say(bot, LEAD, f"assign {ROLE} <@{SPEC}> anyway", channel.id).text
+    override = [e for e in bot.timeline(1) if e["kind"] == "role_assigned" and e["data"].get("override")]
+    assert len(override) == 1 and override[0]["data"]["user"] == SPEC and override[0]["actor"] == LEAD
+
+    # Someone on a break is refused too; `assign ROLE` then skips them and Chloe (at the limit).
+    say(bot, SPEC2, "break 30m", "C0OPS0001")
+    on_break = say(bot, LEAD, f"assign {ROLE} <@{SPEC2}>", channel.id)
+    assert on_break.text.startswith(":no_entry:") and "is on a break" in on_break.text
+    assert f"<@{PIA}>" in say(bot, LEAD, f"assign {ROLE}", channel.id).text
