@@ -582,7 +582,7 @@ def test_a_closed_channel_that_is_kept_says_closed_in_its_topic(clock, sandbox, 
 # -- found while testing ------------------------------------------------------------------
 
 def test_level_1_pages_whoever_holds_the_role_in_the_incident(bot, clock):
-    channel = declare(bot)
+    channel = declare(bot, "imminent-harm")  # not restricted: its Legal role may go to anyone
     run(bot, LEAD, "assign legal <@U0EUCOUN1>", channel)
     run(bot, LEAD, "page legal Disclosure decision needed", channel)
     assert page_dms(bot, "U0EUCOUN1")  # the incident's Legal on-call

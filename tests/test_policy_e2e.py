@@ -273,8 +273,9 @@ def test_a_lead_may_name_an_incident_from_elsewhere(running):
     assert note["actor"] == LEAD and note["text"] == "Called NCMEC from the ops room"
     # a lead in another incident's channel naming this one is refused: it is not that channel's
     second = declare(running, 2, summary="Second hash match")
-    refused(running, LEAD, "note INC-1 Wrong room", second.id, "That names INC-1, but this is INC-2's channel",
+    refused(running, LEAD, "severity INC-1 sev2", second.id, "That names INC-1, but this is INC-2's channel",
             numbers=(1, 2))
+    # (a note is free text: in INC-2's channel, `note INC-1 …` is a note on INC-2 that mentions INC-1)
 
 
 # -- an undo and a redo in the review --------------------------------------------------------

@@ -91,7 +91,7 @@ def assign(core: Core, incident_id: int, actor: str, role: str, user: str | None
         roles = known_roles(core, incident)
         if role not in roles:
             raise InvalidInput(f"There is no role `{role}`. Roles: {', '.join(f'`{r}`' for r in roles)}.")
-        if guarded_role(core, incident, role) and not in_pool(core, role, user):
+        if user is not None and guarded_role(core, incident, role) and not in_pool(core, role, user):
             raise Forbidden(f"{core.role_label(role)} in {ref(incident_id)} goes only to the people configured for it "
                             f"(roles.{role}.users or its user group in the organisation config): its holders see "
                             "what this incident holds, and that circle is kept small (18 U.S.C. 2258B(c)).")
