@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,11 +19,26 @@ def _pg_ok() -> bool:
     return _PG
 
 
+@pytest.fixture(scope="session")
+def _migrated_sqlite(tmp_path_factory) -> Path:
+    from bot.db.engine import Database
+
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    database = Database(f"sqlite:///{path}")
+    database.upgrade()
+    database.dispose()
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def db_url(request, tmp_path: Path) -> Iterator[str]:
     """Every test that touches the database runs on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'safeguard.db'}"
+        # A copy of a database migrated once per worker: the same schema, without running
+        # Alembic again for every test.
+        target = tmp_path / "safeguard.db"
+        shutil.copyfile(request.getfixturevalue("_migrated_sqlite"), target)
+        yield f"sqlite:///{target}"
         return
     if not _pg_ok():
         if os.environ.get("CI"):

@@ -1,7 +1,7 @@
 """Crashes and storms: nothing acknowledged is lost, nothing people see happens twice.
 
 * The crash test declares incidents all along while `safeguard serve` is SIGKILLed at random
-  moments (0.2–2 s after each start, at least 20 kills per database) during declarations,
+  moments (0.1–1 s after each start, at least 20 kills per database) during declarations,
   provisioning, reminders, pages and escalations; then it lets everything settle and counts.
 * The storm tests send declarations while Slack answers 429s, 5xx, loses answers after acting,
   or is down for auth.test when the bot starts cold; then they count the same things.
@@ -38,7 +38,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 KILLS = 20  # per database
 GC = "U0GC00001"
-STORM_DECLARATIONS = 5
+STORM_DECLARATIONS = 3
 # Crash runs: a reminder 1 s after the declaration, the page to legal 2 s after it, each level
 # 1 s to be acknowledged: the whole chain takes 4 s, so kills land in every part of it.
 CRASH = Clocks(remind_after="1s", page_after="2s", ack_within="1s", first_retry="1s")

@@ -80,13 +80,13 @@ def test_known_bad_case(stack, case):
 # ---------------------------------------------------------------------------- properties
 
 
-@fuzz_settings(40)
+@fuzz_settings(25)
 @given(data=st.data())
 def test_slash_commands_as_slack_sends_them(stack, data):
     run(stack, data.draw(slash_command(stack)))
 
 
-@fuzz_settings(25)
+@fuzz_settings(15)
 @given(data=st.data())
 def test_buttons_modals_shortcuts_and_events_as_slack_sends_them(stack, data):
     strategy = st.one_of(block_action(stack), view_submission(stack), message_shortcut(stack),
@@ -94,7 +94,7 @@ def test_buttons_modals_shortcuts_and_events_as_slack_sends_them(stack, data):
     run(stack, data.draw(strategy))
 
 
-@fuzz_settings(25)
+@fuzz_settings(15)
 @given(data=st.data())
 def test_malformed_signed_requests(stack, data):
     strategy = st.one_of(slash_command(stack, malformed=True), block_action(stack, malformed=True),
@@ -107,7 +107,7 @@ _BODY_LOGGED = ("Bolt's RequestVerification logs every refused request at INFO w
                 "('Invalid request signature detected (signature: …, timestamp: …, body: …)')")
 
 
-@fuzz_settings(20)
+@fuzz_settings(12)
 @given(data=st.data())
 def test_unsigned_and_garbled_requests_are_refused_quietly(stack, data):
     probe = data.draw(unsigned_request(stack))

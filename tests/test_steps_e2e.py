@@ -172,6 +172,7 @@ def test_non_member_is_refused(running):
     assert not ws.open_views(OUTSIDER)
 
 
+@pytest.mark.timing  # run alone, after the parallel run (run.py): other tests' load would slow the clicks
 def test_ten_clicks_in_a_second_make_at_most_two_updates(sandbox, db_url):
     running = make_bot(sandbox, db_url, playbooks=STEP_PLAYBOOKS)
     try:
