@@ -237,14 +237,11 @@ MEMBERSHIP_TTL = 60.0  # seconds a confirmation from Slack that someone is in a 
 
 
 def _still_in_slack(core: Core, channel: str, user: str) -> bool:
-    if core.gateway is None:
-        return True
     key, now = (channel, user), time.monotonic()
     if now - core.membership_seen.get(key, float("-inf")) < MEMBERSHIP_TTL:
         return True
-    try:
-        members = core.gateway.members(channel)
-    except SlackError:
+    members = _slack_members(core, channel)
+    if members is None:  # Slack cannot be asked: the bot's record stands
         return True
     if user not in members:
         return False
@@ -255,9 +252,15 @@ def _still_in_slack(core: Core, channel: str, user: str) -> bool:
 
 
 def _member_in_slack(core: Core, channel: str, user: str) -> bool:
+    members = _slack_members(core, channel)
+    return members is not None and user in members
+
+
+def _slack_members(core: Core, channel: str) -> list[str] | None:
+    """The channel's members as Slack has them; None when Slack cannot be asked."""
     if core.gateway is None:
-        return False
+        return None
     try:
-        return user in core.gateway.members(channel)
+        return core.gateway.members(channel)
     except SlackError:
-        return False
+        return None

@@ -12,14 +12,8 @@ from ..core import Core
 from ..db.models import Incident, Participant
 from ..errors import DomainError, NotFound
 from ..policy import authorize
-from . import parse_ref, ref
+from . import ref
 from .views import IncidentView, load_view
-
-
-def people_joined(core: Core, channel: str, user: str, inviter: str | None) -> None:
-    from .people import joined
-
-    joined(core, channel, user, inviter)
 
 
 @dataclass(frozen=True)
@@ -39,32 +33,10 @@ def by_channel(session: Session, channel_id: str | None) -> Incident | None:
     return session.scalars(select(Incident).where(Incident.channel_id == channel_id)).first()
 
 
-def resolve_incident(session: Session, *, channel_id: str | None, text: str | None = None) -> Incident:
-    """The incident of this channel, or the one named (`INC-7`, `7`)."""
-    if text:
-        number = parse_ref(text)
-        incident = session.get(Incident, number) if number else None
-        if incident is None:
-            raise NotFound(f"There is no incident {text}.")
-        return incident
-    incident = by_channel(session, channel_id)
-    if incident is None:
-        raise NotFound("This is not an incident channel. Run the command in the incident's channel, "
-                       "or see `/incident list`.")
-    return incident
-
-
 def incident_number_for_channel(core: Core, channel_id: str | None) -> int | None:
     with core.db.read() as session:
         incident = by_channel(session, channel_id)
         return incident.id if incident else None
-
-
-def is_participant(session: Session, incident_id: int, user: str) -> bool:
-    return session.scalars(
-        select(Participant.id).where(Participant.incident_id == incident_id, Participant.user_id == user,
-                                     Participant.left_at.is_(None))
-    ).first() is not None
 
 
 def check_access(core: Core, incident_id: int, user: str) -> None:
