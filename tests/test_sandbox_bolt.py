@@ -29,7 +29,7 @@ MODAL = {
 }
 
 
-def eventually(check: Callable[[], object], timeout: float = 3.0):
+def eventually(check: Callable[[], object], timeout: float = 10.0):
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -115,7 +115,7 @@ def test_bolt_accepts_the_sandbox(world):
     assert refused.errors == {"summary": "Too short"}
     accepted = driver.submit_view(ANA, view.id, {"summary": {"value": "Reported image"}})
     assert accepted.ok and accepted.view is None and ws.open_views(ANA) == []
-    assert eventually(lambda: ws.last_message(OPS).text == f"Declared by <@{ANA}>: Reported image")
+    assert eventually(lambda: getattr(ws.last_message(OPS), "text", None) == f"Declared by <@{ANA}>: Reported image")
 
     driver.command(BEN, "checklist")
     message = eventually(lambda: next((m for m in ws.messages(OPS) if m.text == "checklist"), None))
