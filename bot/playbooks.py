@@ -55,6 +55,8 @@ SUFFIXES = (".yaml", ".yml")
 PLAYBOOK_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 STEP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 FIELD_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+# What a step with a viewing question also takes (in its form, and as `done STEP viewed=25m …`).
+VIEWING_KEYS = ("viewed", "viewed_items", "viewed_kind")
 
 
 def _playbook_id(value: str) -> str:
@@ -99,6 +101,11 @@ class Field(StrictModel):
     """Kept on the timeline, never shown in Slack (a classification describes the material)."""
     pattern_hint: str | None = None
     """Shown instead of the regular expression when a value does not match (text fields)."""
+    viewing: bool = False
+    """The field asks whether a person viewed the content (US v. Wilson; a select field, whose
+    answer ``none`` or ``no`` means nobody did): the step's form and ``done`` then also let the
+    person log their own viewing (``viewed``, ``viewed_items``, ``viewed_kind``) in the private
+    exposure ledger."""
 
     model_config = StrictModel.model_config | {"coerce_numbers_to_str": True}
 
@@ -138,6 +145,13 @@ class Field(StrictModel):
     def _pattern_hint(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and info.data.get("pattern") is None:
             raise ValueError("pattern_hint explains a pattern: give the field a pattern too")
+        return value
+
+    @field_validator("viewing")
+    @classmethod
+    def _viewing(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("type") not in (None, "select"):
+            raise ValueError("viewing: marks a select field (the answers all / some / none)")
         return value
 
     @property
@@ -228,6 +242,22 @@ class Step(StrictModel):
             if word not in (OWNER, LEADS):
                 check_role_name(word)
         return value
+
+    @field_validator("fields")
+    @classmethod
+    def _viewing_fields(cls, value: list[Field]) -> list[Field]:
+        if any(f.viewing for f in value):
+            if sum(f.viewing for f in value) > 1:
+                raise ValueError("only one field of a step can be the viewing question (viewing: true)")
+            taken = [f.id for f in value if f.id in VIEWING_KEYS]
+            if taken:
+                raise ValueError(f"field id {taken[0]!r} is taken by the viewing log on a step with viewing: true")
+        return value
+
+    @property
+    def viewing_field(self) -> Field | None:
+        """The field asking whether a person viewed the content, if the step has one."""
+        return next((f for f in self.fields if f.viewing), None)
 
     @property
     def has_legal_clock(self) -> bool:

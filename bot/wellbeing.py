@@ -16,7 +16,7 @@ break, or since the start of the person's day if they took none today.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,8 +31,10 @@ from .db.engine import Database
 from .db.models import Exposure, Incident, RoleAssignment, WellbeingBreak, WellbeingNudge
 from .durations import parse_duration
 from .errors import InvalidInput, NotFound
+from .hours import Hours, person_hours
 from .incidents import ref
 from .outcomes import Outcome
+from .playbooks import VIEWING_KEYS
 from .policy import mutation
 from .timeline.store import append, lock_incident
 
@@ -194,28 +196,81 @@ def record_viewing(core: Core, incident_id: int, actor: str, duration: Any, item
     """The caller viewed content for the incident for `duration` (ending now). Writes the custody
     fact on the timeline and the duration in the private ledger; nudges privately when a break is
     due or the daily limit is near or reached (and tells the incident's leads, without figures)."""
-    length = _duration(duration, field="duration", most=MAX_VIEWING)
-    count, what = parse_items(items), parse_kind(kind)
-    tz = tz_of(core, actor)
-    now = utcnow()
+    viewing = Viewing(_duration(duration, field="duration", most=MAX_VIEWING), parse_items(items), parse_kind(kind),
+                      tz_of(core, actor))
     with core.db.tx() as session:
         lock_incident(session, incident_id)
-        incident = session.get(Incident, incident_id)
-        if incident is None:
+        if session.get(Incident, incident_id) is None:
             raise NotFound(f"There is no incident {ref(incident_id)}.")
-        session.add(Exposure(user_id=actor, incident_id=incident_id, seconds=int(length.total_seconds()),
-                             kind=what, items=count, at=now))
-        text = f"<@{actor}> viewed content for this incident" + (f" ({count} items)" if count else "")
-        event = append(session, incident_id, "content_viewed", text, actor=actor,
-                       data={"user": actor, "items": count})
-        session.flush()
-        seen = figures(core, session, actor, tz, now)
-        sent = _nudge(core, session, seen, incident_id, tz, now)
+        event, seen, sent = log_viewing(core, session, incident_id, actor, viewing)
     if sent:
         core.dispatcher.kick()
     return Outcome("content_viewed", incident_id, {
-        "seq": event.seq, "count": count, "today": human(seen.today), "daily_limit": human(seen.daily_limit),
+        "seq": event.seq, "count": viewing.items, "today": human(seen.today), "daily_limit": human(seen.daily_limit),
         "at_limit": seen.at_daily_limit, "break_due": seen.break_due})
+
+
+@dataclass(frozen=True)
+class Viewing:
+    """A checked viewing entry, ready to be written (with the person's time zone, asked first)."""
+
+    length: timedelta
+    items: int | None
+    kind: str | None
+    tz: ZoneInfo
+
+
+def log_viewing(core: Core, session: Session, incident_id: int, actor: str,
+                viewing: Viewing) -> tuple[Any, Figures, int]:
+    """In the caller's transaction (the incident locked): the ledger row, the custody event
+    (who, when, how many items; never the duration or the kind), and the nudges due.
+    Returns (the event, the person's figures, how many messages were queued)."""
+    now = utcnow()
+    session.add(Exposure(user_id=actor, incident_id=incident_id, seconds=int(viewing.length.total_seconds()),
+                         kind=viewing.kind, items=viewing.items, at=now))
+    count = viewing.items
+    text = f"<@{actor}> viewed content for this incident" + (f" ({count} items)" if count else "")
+    event = append(session, incident_id, "content_viewed", text, actor=actor, data={"user": actor, "items": count})
+    session.flush()
+    seen = figures(core, session, actor, viewing.tz, now)
+    return event, seen, _nudge(core, session, seen, incident_id, viewing.tz, now)
+
+
+NOBODY_VIEWED = ("none", "no")
+
+
+def split_viewing(values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A step's values and the viewing log given with them (`viewed`, `viewed_items`,
+    `viewed_kind`): kept apart, so the duration never becomes a step value."""
+    given = {k: values[k] for k in VIEWING_KEYS if k in values and str(values[k] or "").strip()}
+    return {k: v for k, v in values.items() if k not in VIEWING_KEYS}, given
+
+
+def prepare_viewing(core: Core, step: Any, values: dict[str, str], given: dict[str, Any], actor: str) -> Viewing:
+    """Check the viewing log given with a step's values (`values` already cleaned). Errors name
+    the form's inputs (`viewed`, `viewed_items`, `viewed_kind`)."""
+    question = step.viewing_field
+    if question is None:
+        raise InvalidInput("This step does not ask whether a person viewed content; log viewing with "
+                           "`/incident viewed 25m`.", {"viewed": "not on this step"})
+    answer = str(values.get(question.id) or "").strip().lower()
+    if answer in NOBODY_VIEWED:
+        raise InvalidInput(f"“{question.label}” is answered `{answer}`, yet a viewing time is given: change "
+                           "the answer, or leave the time empty.", {"viewed": "nobody viewed", question.id: "nobody viewed"})
+    if not given.get("viewed"):
+        raise InvalidInput("How long did you view content? Items and kind go with a time (like `25m`).",
+                           {"viewed": "how long, like 25m"})
+    return Viewing(_duration(given["viewed"], field="viewed", most=MAX_VIEWING),
+                   _renamed(parse_items, given.get("viewed_items"), "viewed_items"),
+                   _renamed(parse_kind, given.get("viewed_kind"), "viewed_kind"), tz_of(core, actor))
+
+
+def _renamed(parse, value: Any, name: str):
+    try:
+        return parse(value)
+    except InvalidInput as err:
+        raise InvalidInput(str(err).replace("`items`", f"`{name}`").replace("`kind`", f"`{name}`"),
+                           {name: next(iter(err.fields.values()), "")}) from None
 
 
 def _once(session: Session, user: str, kind: str, key: str, now: datetime) -> bool:
@@ -282,19 +337,24 @@ class WellbeingView:
     break_length: str
     last_break: datetime | None
     on_break_until: datetime | None
+    hours_today: dict[str, str] | None = None  # responder hours (bot.hours) by band, for people
+    hours_week: dict[str, str] | None = None
 
 
 def my_wellbeing(core: Core, actor: str) -> WellbeingView:
     """The caller's own exposure today and this week against the limits, and their last break."""
     cfg = core.config.wellbeing
     tz = tz_of(core, actor)
+    now = utcnow()
     with core.db.read() as session:
-        seen = figures(core, session, actor, tz)
+        seen = figures(core, session, actor, tz, now)
+        today: Hours = person_hours(session, actor, tz, *day_bounds(now, tz))
+        week: Hours = person_hours(session, actor, tz, *week_bounds(now, tz))
     return WellbeingView(
         figures=seen, today=human(seen.today), week=human(seen.week), daily_limit=human(cfg.daily_limit),
         weekly_limit=human(cfg.weekly_limit), in_a_row=human(seen.in_a_row), break_every=human(cfg.break_every),
         break_length=human(cfg.break_length), last_break=seen.last_break.started_at if seen.last_break else None,
-        on_break_until=seen.on_break_until)
+        on_break_until=seen.on_break_until, hours_today=today.text(), hours_week=week.text())
 
 
 # -- assignment ---------------------------------------------------------------------------------
@@ -352,98 +412,3 @@ def purge_expired(db: Database, retention: timedelta) -> int:
         gone += session.execute(delete(WellbeingBreak).where(WellbeingBreak.ends_at < cutoff)).rowcount
         gone += session.execute(delete(WellbeingNudge).where(WellbeingNudge.sent_at < cutoff)).rowcount
     return gone
-
-
-# -- the stewards' report -----------------------------------------------------------------------
-
-MIN_GROUP = 3  # no row for a group smaller than this: figures of one or two people are theirs
-
-
-@dataclass
-class GroupRow:
-    group: str
-    people: int
-    hidden: bool
-    hours: float = 0.0
-    hours_per_person: float = 0.0
-    people_over_daily: int = 0
-    days_over_daily: int = 0
-    weeks_over_weekly: int = 0
-    breaks: int = 0
-
-
-def steward_report(core: Core, start: date, end: date) -> dict[str, Any]:
-    """Team totals for `safeguard wellbeing`: per viewer role and for everyone, over the days
-    `start`..`end` (inclusive, UTC days). A group of fewer than three people gets no figures."""
-    if end < start:
-        raise InvalidInput("--to is before --from.")
-    if (end - start).days > 366:
-        raise InvalidInput("At most a year at a time.")
-    cfg = core.config.wellbeing
-    begin = datetime.combine(start, datetime.min.time(), tzinfo=UTC)
-    finish = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
-    with core.db.read() as session:
-        users = sorted(set(session.scalars(select(Exposure.user_id).where(
-            Exposure.at > begin, Exposure.at < finish + MAX_VIEWING))))
-        per_user: dict[str, dict[str, Any]] = {}
-        for user in users:
-            days = [viewed_seconds(session, user, begin + timedelta(days=n), begin + timedelta(days=n + 1))
-                    for n in range((end - start).days + 1)]
-            first_monday = start - timedelta(days=start.weekday())
-            weeks, monday = [], first_monday
-            while monday <= end:
-                week_start = datetime.combine(monday, datetime.min.time(), tzinfo=UTC)
-                weeks.append(viewed_seconds(session, user, week_start, week_start + timedelta(days=7)))
-                monday += timedelta(days=7)
-            breaks = len(session.scalars(select(WellbeingBreak.id).where(
-                WellbeingBreak.user_id == user, WellbeingBreak.started_at >= begin,
-                WellbeingBreak.started_at < finish)).all())
-            per_user[user] = {"seconds": sum(days), "days_over": sum(d >= cfg.daily_limit.total_seconds() for d in days),
-                              "weeks_over": sum(w >= cfg.weekly_limit.total_seconds() for w in weeks),
-                              "breaks": breaks}
-    groups: list[tuple[str, list[str]]] = [("everyone", users)]
-    for role in cfg.viewers:
-        role_cfg = core.config.roles.get(role)
-        if role_cfg is not None:
-            groups.append((core.role_label(role), [u for u in users if u in role_cfg.users]))
-    rows = []
-    for name, members in groups:
-        if len(members) < MIN_GROUP:
-            rows.append(GroupRow(name, len(members), hidden=True))
-            continue
-        figures_ = [per_user[u] for u in members]
-        hours = sum(f["seconds"] for f in figures_) / 3600
-        rows.append(GroupRow(
-            name, len(members), hidden=False, hours=round(hours, 1), hours_per_person=round(hours / len(members), 1),
-            people_over_daily=sum(1 for f in figures_ if f["days_over"]),
-            days_over_daily=sum(f["days_over"] for f in figures_),
-            weeks_over_weekly=sum(f["weeks_over"] for f in figures_), breaks=sum(f["breaks"] for f in figures_)))
-    return {"from": start.isoformat(), "to": end.isoformat(), "min_group": MIN_GROUP,
-            "limits": {"daily": human(cfg.daily_limit), "weekly": human(cfg.weekly_limit),
-                       "break_every": human(cfg.break_every)},
-            "rows": [row.__dict__ for row in rows]}
-
-
-REPORT_FORMATS = ("md", "html", "csv", "json")
-REPORT_COLUMNS = ("group", "people", "hours", "hours_per_person", "people_over_daily", "days_over_daily",
-                  "weeks_over_weekly", "breaks")
-
-
-def render_report(core: Core, report: dict[str, Any], fmt: str) -> str:
-    import csv
-    import io
-    import json
-
-    if fmt == "json":
-        return json.dumps(report, indent=2)
-    if fmt == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(REPORT_COLUMNS)
-        for row in report["rows"]:
-            writer.writerow([row[c] if not row["hidden"] or c in ("group", "people") else "" for c in REPORT_COLUMNS])
-        return out.getvalue()
-    if fmt not in REPORT_FORMATS:
-        raise InvalidInput(f"Formats: {', '.join(REPORT_FORMATS)}.")
-    name = "wellbeing.html.j2" if fmt == "html" else "wellbeing.md.j2"
-    return core.render.env.get_template(name).render(report=report).strip() + "\n"

@@ -111,13 +111,17 @@ def _done(ctx: Ctx) -> None:
     number = ctx.incident()
     step_id, values = parse_fields(ctx.rest)
     authorize(ctx.core, number, ctx.user, "step", step_id=step_id)  # who may, before what is wrong
+    if steps.step_definition(ctx.core, number, step_id).viewing_field is not None:
+        values, viewed = wellbeing.split_viewing(values)  # `viewed=25m`: the private ledger, not a value
+    else:
+        viewed = {}
     missing = steps.missing_fields(ctx.core, number, step_id, values)
     if missing:
         steps.check_given(ctx.core, number, step_id, values)  # a typo is said, not dropped
         ctx.ack()
-        modals.open_step_fields(ctx.core, ctx.trigger_id, number, step_id, ctx.user, values)
+        modals.open_step_fields(ctx.core, ctx.trigger_id, number, step_id, ctx.user, {**values, **viewed})
         return
-    ctx.said(steps.complete(ctx.core, number, step_id, ctx.user, values))
+    ctx.said(steps.complete(ctx.core, number, step_id, ctx.user, values, viewed=viewed or None))
 
 
 def _skip(ctx: Ctx) -> None:

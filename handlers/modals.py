@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot import wellbeing
 from bot.core import Core
 from bot.errors import InvalidInput, SlackError
 from bot.incidents import lifecycle, steps
@@ -40,7 +41,7 @@ def open_step_fields(core: Core, trigger_id: str, incident: int, step_id: str, a
     authorize(core, incident, actor, "step", step_id=step_id)
     view = core.render.blocks(
         "slack/step_modal.json.j2", step=step, values=steps.prefill(core, incident, step_id, values),
-        metadata=_meta(incident=incident, step=step_id),
+        metadata=_meta(incident=incident, step=step_id), kinds=wellbeing.KINDS,
     )
     _open(core, trigger_id, view, f"run `/incident done {step_id}` again, or give the fields in the command")
 

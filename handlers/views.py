@@ -9,6 +9,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 
+from bot import wellbeing
 from bot.core import Core
 from bot.errors import InvalidInput, SlackError
 from bot.incidents import lifecycle, steps
@@ -114,7 +115,10 @@ def register(app: App, core: Core) -> list[str]:
     @submission
     def on_step_fields(body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
         number, step = _step_of(view, context)
-        steps.complete(core, number, step, context["actor"], values_of(view))
+        values, viewed = values_of(view), {}
+        if steps.step_definition(core, number, step).viewing_field is not None:
+            values, viewed = wellbeing.split_viewing(values)  # the duration is never a step value
+        steps.complete(core, number, step, context["actor"], values, viewed=viewed or None)
 
     @submission
     def on_step_skip(body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:

@@ -245,21 +245,29 @@ def _day(_ctx, param, value: str | None):
 @click.option("--from", "start", callback=_day, metavar="DATE", help="First day (YYYY-MM-DD, UTC). Default: 30 days ago.")
 @click.option("--to", "end", callback=_day, metavar="DATE", help="Last day (YYYY-MM-DD, UTC). Default: today.")
 @click.option("--format", "fmt", type=click.Choice(["md", "html", "csv", "json"]), default="md", show_default=True)
-def wellbeing(start, end, fmt: str) -> None:
-    """The stewards' wellbeing report: team totals, people over the limits, breaks taken.
+@click.option("--people", is_flag=True, help="Add each person's figures (for the stewards' eyes only).")
+def wellbeing(start, end, fmt: str, people: bool) -> None:
+    """The stewards' wellbeing report: team viewing totals, people over the limits, breaks taken,
+    responder hours (working, late, night) and, in HTML, a chart.
 
-    No individual figures, and no row for a group of fewer than three people."""
+    No row for a group of fewer than three people; no person unless --people."""
     from datetime import timedelta
 
-    from bot import wellbeing as ledger
+    from bot import wellbeing_report
     from bot.clocks.now import utcnow
     from bot.errors import DomainError
 
     end = end or utcnow().date()
     start = start or end - timedelta(days=29)
     core = _core()
+    if core.settings.slack_bot_token:  # each person's own clock for the bands of their hours
+        from runtime.slack_gateway import SlackGateway, make_client
+
+        core.gateway = SlackGateway(make_client(core.settings.slack_bot_token, core.settings.slack_api_url,
+                                                backoff=core.settings.slack_retry_backoff))
     try:
-        click.echo(ledger.render_report(core, ledger.steward_report(core, start, end), fmt), nl=False)
+        report = wellbeing_report.steward_report(core, start, end, people=people)
+        click.echo(wellbeing_report.render_report(core, report, fmt), nl=False)
     except DomainError as err:
         raise _fail(err) from None
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -16,7 +17,7 @@ from ..db.models import Incident, StepState
 from ..errors import InvalidInput, NotFound
 from ..field_types import FIELD_TYPES
 from ..outcomes import Outcome
-from ..policy import mutation
+from ..policy import authorize, mutation
 from ..timeline.store import append, lock_incident
 from . import ref
 from .checklist import request_refresh
@@ -129,7 +130,8 @@ def recompute(core: Core, session: Session, incident: Incident, actor: str | Non
 
 
 def _finish(core: Core, incident_id: int, step_id: str, user: str, *, state: str,
-            values: dict[str, str] | None = None, reason: str | None = None) -> Outcome:
+            values: dict[str, str] | None = None, reason: str | None = None,
+            also: Callable[[Session], None] | None = None) -> Outcome:
     step = step_definition(core, incident_id, step_id)
     with core.db.tx() as session:
         incident = _open_incident(session, incident_id)
@@ -150,6 +152,8 @@ def _finish(core: Core, incident_id: int, step_id: str, user: str, *, state: str
             shown = f" ({', '.join(values)} recorded)" if values else ""
             append(session, incident_id, "step_done", f"“{step.title}” done{shown}", actor=user,
                    data={"step": step_id, "values": values or {}})
+            if also is not None:
+                also(session)
         else:
             row.skipped_reason = reason
             append(session, incident_id, "step_skipped", f"“{step.title}” skipped: {reason}", actor=user,
@@ -164,11 +168,28 @@ def _finish(core: Core, incident_id: int, step_id: str, user: str, *, state: str
 
 
 @mutation("step", step="step_id")
-def complete(core: Core, incident_id: int, step_id: str, actor: str, values: dict[str, Any]) -> Outcome:
+def complete(core: Core, incident_id: int, step_id: str, actor: str, values: dict[str, Any],
+             viewed: dict[str, Any] | None = None) -> Outcome:
+    """Check the step off with its values. On a step that asks whether a person viewed the
+    content, `viewed` ({viewed, viewed_items, viewed_kind}) also logs the actor's own viewing, in
+    the same transaction and as `/incident viewed` does: the custody event on the timeline, the
+    duration in the private ledger only (never a step value)."""
+    from ..wellbeing import log_viewing, prepare_viewing  # wellbeing builds on the incident domain
+
     step = step_definition(core, incident_id, step_id)
     clean = validate_values(step, values)
     _check_people(core, step, clean)
-    return _finish(core, incident_id, step_id, actor, state="done", values=clean)
+    also = None
+    if viewed:
+        viewing = prepare_viewing(core, step, clean, viewed, actor)
+        authorize(core, incident_id, actor, "viewed")
+
+        def also(session: Session) -> None:
+            log_viewing(core, session, incident_id, actor, viewing)
+    outcome = _finish(core, incident_id, step_id, actor, state="done", values=clean, also=also)
+    if viewed:
+        outcome.details["viewed"] = True
+    return outcome
 
 
 @mutation("step", step="step_id")

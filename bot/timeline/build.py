@@ -10,6 +10,7 @@ from ..clocks.now import utcnow
 from ..core import Core
 from ..db.models import Incident, Page, Participant, RoleAssignment, StepState, TimelineEvent, Timer
 from ..errors import NotFound
+from ..hours import role_hours
 from ..incidents import ref
 from .review import DeadlineView, EventView, IncidentReview, PageView, ResponderView, StepView
 
@@ -82,6 +83,7 @@ def build_review(core: Core, incident_id: int) -> IncidentReview:
                           acked_at=p.acked_at, acked_by=p.acked_by, escalated=p.level > 1)
                  for p in session.scalars(select(Page).where(Page.incident_id == incident_id).order_by(Page.id))]
         first = states.get(steps_def[0].id) if steps_def else None
+        events = load_events(session, incident_id)
         return IncidentReview(
             ref=ref(incident.id), number=incident.id, title=incident.title, summary=incident.title,
             playbook_id=incident.playbook_id, playbook_title=playbook.title if playbook else incident.playbook_id,
@@ -91,8 +93,21 @@ def build_review(core: Core, incident_id: int) -> IncidentReview:
             confirmed_at=first_done.get(first.step_id) if first is not None and first.state == "done" else None,
             resolved_at=incident.resolved_at, closed_at=incident.closed_at, resolution=incident.resolution,
             channel_id=incident.channel_id, responders=responders, steps=steps, deadlines=deadlines,
-            pages=pages, events=load_events(session, incident_id), generated_at=utcnow(),
+            pages=pages, events=events, responder_hours=_role_hours(core, events, roles_of), generated_at=utcnow(),
         )
+
+
+def _role_hours(core: Core, events: list[EventView], roles_of: dict[str, list[str]]):
+    from ..wellbeing import tz_of  # (lazily: wellbeing reaches into the incident domain)
+
+    zones: dict[str, object] = {}
+
+    def zone_of(user: str):
+        if user not in zones:
+            zones[user] = tz_of(core, user)
+        return zones[user]
+
+    return role_hours(((e.actor, e.at) for e in events), roles_of, zone_of)
 
 
 def _display(core: Core, user: str) -> str:

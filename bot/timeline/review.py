@@ -209,6 +209,8 @@ class IncidentReview:
     pages: list[PageView] = field(default_factory=list)
     events: list[EventView] = field(default_factory=list)
     action_items: list[ActionItem] = field(default_factory=list)
+    # Time on the incident per role (bot.hours.RoleHours), never per person; no viewing figures.
+    responder_hours: list[Any] = field(default_factory=list)
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
