@@ -244,14 +244,17 @@ def test_ties_go_to_the_least_recently_assigned(core):
 
 
 def test_the_stewards_report_hides_groups_under_three(db_url, tmp_path):
+    """Through the CLI: team rows only for groups of three or more (no row at all for the pair),
+    responder hours by band, breaks, no person unless --people, and an SVG chart in the HTML."""
     import json
     import os
-    import subprocess
-    import sys
 
     import yaml
+    from click.testing import CliRunner
 
-    from tests.support import DEMO_CONFIG, REPO
+    from bot.timeline.store import append
+    from runtime import cli
+    from tests.support import DEMO_CONFIG
 
     team = ["U0VIEW001", "U0VIEW002", "U0VIEW003", "U0VIEW004"]
     pair = ["U0LERESP1", "U0LERESP2"]
@@ -272,31 +275,46 @@ def test_the_stewards_report_hides_groups_under_three(db_url, tmp_path):
             session.add(Exposure(user_id=user, seconds=5 * 3600, at=day))
         session.add(WellbeingBreak(user_id=team[0], started_at=day, ends_at=day + timedelta(minutes=15)))
         session.add(Exposure(user_id=team[0], seconds=3600, at=day - timedelta(days=60)))  # outside the period
+        session.add(Incident(id=1, playbook_id="csam-report", title="Hash match", severity="sev1",
+                             declared_at=day, declared_by=team[0]))
+    # Three specialists act on the incident at 23:30 UTC (night: the CLI has no Slack, so UTC
+    # clocks): 10 minutes each; one of them again at 23:45, one stretch of 25 minutes.
+    for user, at in [(team[0], "23:30"), (team[1], "23:30"), (team[2], "23:30"), (team[0], "23:45"),
+                     (pair[0], "12:00")]:
+        with freeze_time(f"2026-11-10 {at}:00"), db.tx() as session:
+            append(session, 1, "note", "worked", actor=user)
     db.dispose()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SAFEGUARD_", "DATABASE_URL"))}
+    env = {k: None for k in os.environ if k.startswith(("SLACK_", "SAFEGUARD_", "DATABASE_URL"))}
     env.update(DATABASE_URL=db_url, SAFEGUARD_CONFIG=str(config), PD_ROUTING_KEY="test0routing0key0000000000000000",
                SMTP_URL="smtp://127.0.0.1:1")
 
-    def run(*args):
-        result = subprocess.run([sys.executable, "-m", "runtime.cli", "wellbeing", *args], capture_output=True,
-                                text=True, env=env, cwd=REPO, timeout=60)
-        assert result.returncode == 0, result.stderr
+    def run(*args):  # in-process (a subprocess per format would cost seconds each)
+        result = CliRunner().invoke(cli.main, ["wellbeing", "--from", "2026-11-01", "--to", "2026-11-30", *args],
+                                    env=env, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
         return result.stdout
 
-    report = json.loads(run("--from", "2026-11-01", "--to", "2026-11-30", "--format", "json"))
+    report = json.loads(run("--format", "json"))
     rows = {row["group"]: row for row in report["rows"]}
+    assert set(rows) == {"everyone", "Child-safety specialist"}  # the pair gets no row at all
+    assert report["left_out"] == ["Law-enforcement response"] and "people" not in report
     assert rows["everyone"]["people"] == 6 and rows["everyone"]["hours"] == 21.0
     specialists = rows["Child-safety specialist"]
-    assert not specialists["hidden"] and specialists["people"] == 4 and specialists["hours"] == 11.0
+    assert specialists["people"] == 4 and specialists["viewing_people"] == 4 and specialists["hours"] == 11.0
     assert specialists["people_over_daily"] == 1 and specialists["days_over_daily"] == 1  # the 4h day
     assert specialists["breaks"] == 1
-    hidden = rows["Law-enforcement response"]
-    assert hidden["hidden"] and hidden["hours"] == 0.0 and hidden["breaks"] == 0  # two people: no figures
-    markdown = run("--from", "2026-11-01", "--to", "2026-11-30")
-    assert "| Law-enforcement response | fewer than 3 |" in markdown and "| Child-safety specialist | 4 | 11.0 |" in markdown
+    assert (specialists["night_hours"], specialists["working_hours"]) == (round(45 / 60, 1), 0.0)  # 25 + 10 + 10 min
+    assert rows["everyone"]["working_hours"] == 0.2  # the pair's 10 minutes count in everyone's total
+    markdown = run()
+    assert "| Child-safety specialist | 4 | 4 | 11.0 |" in markdown and "Law-enforcement response |" not in markdown
+    assert "Not shown (fewer than 3 people): Law-enforcement response." in markdown
     for user in team + pair:  # never a person
         assert user not in markdown
-    assert "fewer than 3 people" in run("--from", "2026-11-01", "--to", "2026-11-30", "--format", "html")
-    csv_text = run("--from", "2026-11-01", "--to", "2026-11-30", "--format", "csv")
-    assert csv_text.splitlines()[0].startswith("group,people,hours")
-    assert "Law-enforcement response,2,,,,,," in csv_text
+    html = run("--format", "html")
+    assert "<svg" in html and "<script" not in html and "http" not in html.replace('"http://www.w3.org/2000/svg"', "")
+    assert html.count("<td>Law-enforcement response") == 0 and "Not shown (fewer than 3 people)" in html
+    assert not any(user in html for user in team + pair)
+    stewards = run("--people", "--format", "csv")
+    assert stewards.splitlines()[0].startswith("group,people,viewing_people,hours")
+    assert "Law-enforcement response" not in stewards.split("\n\n")[0]
+    assert f"{team[0]},0.0,0.0,0.4,0.4,1.0,0,1" in stewards  # a steward's view: each person's own figures
