@@ -168,3 +168,60 @@ def test_assign_picks_by_load_refuses_over_the_limit_and_records_anyway(bot):
     on_break = say(bot, LEAD, f"assign {ROLE} <@{SPEC2}>", channel.id)
     assert on_break.text.startswith(":no_entry:") and "is on a break" in on_break.text
     assert f"<@{PIA}>" in say(bot, LEAD, f"assign {ROLE}", channel.id).text
+
+
+def test_the_step_that_asks_who_viewed_logs_viewing_and_the_review_shows_hours_per_role(bot):
+    """`done confirm … viewed=113m` and the confirm step's form log the specialist's viewing with
+    the step: the custody event on the timeline, the duration in the ledger only (never a step
+    value, a channel, an export); the review shows time on the incident per role, never per
+    person; `wellbeing` gives the caller their own hours."""
+    channel = declare(bot)
+    fields = "case_id=CASE-7 category=A1"
+    refused = say(bot, SPEC, f"done confirm {fields} human_viewed=none viewed=113m", channel.id)
+    assert refused.text.startswith(":no_entry:") and "answered `none`" in refused.text
+    assert "step_done" not in bot.kinds(1) and "content_viewed" not in bot.kinds(1)
+
+    done = say(bot, SPEC, f"done confirm {fields} human_viewed=all viewed=113m viewed_items=7 viewed_kind=audio",
+               channel.id)
+    assert done.ephemeral_to == SPEC and "Your viewing is logged" in done.text
+    [step] = [e for e in bot.timeline(1) if e["kind"] == "step_done"]
+    assert step["data"]["values"] == {"case_id": "CASE-7", "category": "A1", "human_viewed": "all"}
+    [custody] = [e for e in bot.timeline(1) if e["kind"] == "content_viewed"]
+    assert custody["actor"] == SPEC and custody["data"] == {"user": SPEC, "items": 7} and custody["seq"] > step["seq"]
+
+    # Again through the form (after an Undo): it offers the viewing inputs, checks them against
+    # the answer, and writes the same two things.
+    say(bot, SPEC, "undo confirm Wrong case id", channel.id)
+    assert bot.driver.command(SPEC, "done confirm", channel=channel.id).ok
+    view = wait_for(lambda: next((v for v in reversed(bot.ws.open_views(SPEC)) if v.callback_id == "step_fields"),
+                                 None), what="the step's form")
+    assert {"viewed", "viewed_items", "viewed_kind"} <= {b.get("block_id") for b in view.blocks}
+    form = {"case_id": {"value": "CASE-8"}, "category": {"value": "A1"}, "human_viewed": {"value": "none"},
+            "viewed": {"value": "41m"}, "viewed_items": {"value": "3"}}
+    wrong = bot.driver.submit_view(SPEC, view.id, form)
+    assert wrong.ok and "viewed" in (wrong.errors or {})
+    form["human_viewed"] = {"value": "some"}
+    assert not bot.driver.submit_view(SPEC, view.id, form).errors
+    bot.settle()
+    with bot.core.db.read() as session:
+        ledger = sorted((r.seconds, r.items, r.kind) for r in session.scalars(select(Exposure)))
+    assert ledger == [(2460, 3, None), (6780, 7, "audio")]
+    steps_done = [e for e in bot.timeline(1) if e["kind"] == "step_done"]
+    assert steps_done[-1]["data"]["values"] == {"case_id": "CASE-8", "category": "A1", "human_viewed": "some"}
+    assert [e["data"]["items"] for e in bot.timeline(1) if e["kind"] == "content_viewed"] == [7, 3]
+
+    # Nothing about how long (or what kind) anywhere a channel member can read.
+    status = say(bot, LEAD, "status", channel.id)
+    exports = [export.render(build_review(bot.core, 1), fmt) for fmt in export.FORMATS]
+    for text in [readable_by_members(bot, channel, SPEC), status.text + str(status.blocks), *exports]:
+        for secret in ("113m", "6780", "1h 53m", "41m", "2460", "audio", "viewed="):
+            assert not re.search(rf"(?<![0-9a-f]){re.escape(secret)}(?![0-9a-f])", text), secret
+    # The review: time per role (and the total), not per person.
+    review = exports[export.FORMATS.index("md")]
+    section = review.split("## Time on the incident, per role")[1].split("\n## ")[0]
+    assert "| Child-safety specialist | 1 |" in section and "| All responders |" in section
+    assert not re.search(r"U0[A-Z0-9]{7}", section)
+    assert "Time on the incident, per role" in exports[export.FORMATS.index("html")]
+
+    mine = say(bot, SPEC, "wellbeing", channel.id)
+    assert mine.ephemeral_to == SPEC and "Your time on incidents" in mine.text and "This week: " in mine.text
