@@ -147,7 +147,7 @@ def chart(report: dict[str, Any], width: int = 640) -> dict[str, Any]:
                 stacked.append({"x": round(x, 1), "w": round(w, 1), "colour": colour, "title": f"{band}: {row[key]} h"})
             x += w
         bars.append({"label": row["group"], "y": y, "segments": stacked, "end": round(x, 1),
-                     "value": f"{row['responder_hours']} h"})
+                     "value": f"{row['responder_hours']} h on incidents"})
         v = row["hours"] * scale
         bars.append({"label": "", "y": y + bar_h + 2, "end": round(label_w + v, 1), "value": f"{row['hours']} h viewing",
                      "segments": [{"x": label_w, "w": round(v, 1), "colour": BAR_BANDS[3][2],

@@ -119,3 +119,27 @@ def test_role_totals_never_name_a_person():
     assert by["Other participants"].people == 1 and by["All responders"].hours.total == (14 + 10 + 10) * 60
     assert by["All responders"].hours.text() == {"working": "34m", "late": "0m", "night": "0m", "total": "34m"}
     assert not any(user in repr(rows) for user in (SPEC, LEAD, LEGAL))
+
+
+def test_the_hours_migration_adds_and_removes_its_index(db_url):
+    """Migration 0006_hours (an index on the timeline's actor and time), up and down, on SQLite
+    and PostgreSQL."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from bot.db.migrate import alembic_config, current
+
+    db = Database(db_url)
+    try:
+        db.upgrade()
+
+        def indexes() -> set[str]:
+            return {i["name"] for i in inspect(db.engine).get_indexes("timeline_events")}
+
+        assert "ix_timeline_actor_at" in indexes()
+        command.downgrade(alembic_config(db.engine), "0002")
+        assert current(db.engine) == "0002" and "ix_timeline_actor_at" not in indexes()
+        db.upgrade()
+        assert "ix_timeline_actor_at" in indexes()
+    finally:
+        db.dispose()

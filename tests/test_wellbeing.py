@@ -248,6 +248,7 @@ def test_the_stewards_report_hides_groups_under_three(db_url, tmp_path):
     responder hours by band, breaks, no person unless --people, and an SVG chart in the HTML."""
     import json
     import os
+    from xml.etree import ElementTree
 
     import yaml
     from click.testing import CliRunner
@@ -313,6 +314,9 @@ def test_the_stewards_report_hides_groups_under_three(db_url, tmp_path):
     html = run("--format", "html")
     assert "<svg" in html and "<script" not in html and "http" not in html.replace('"http://www.w3.org/2000/svg"', "")
     assert html.count("<td>Law-enforcement response") == 0 and "Not shown (fewer than 3 people)" in html
+    svg = ElementTree.fromstring(html[html.index("<svg"):html.index("</svg>") + 6])  # well-formed
+    bars = [r for r in svg.iter("{http://www.w3.org/2000/svg}rect") if r.find("{http://www.w3.org/2000/svg}title") is not None]
+    assert {r.find("{http://www.w3.org/2000/svg}title").text for r in bars} >= {"night: 0.8 h", "viewing: 11.0 h"}
     assert not any(user in html for user in team + pair)
     stewards = run("--people", "--format", "csv")
     assert stewards.splitlines()[0].startswith("group,people,viewing_people,hours")

@@ -148,7 +148,8 @@ class TimelineEvent(Base):
     """Append-only. Never updated or deleted; a correction is a new event."""
 
     __tablename__ = "timeline_events"
-    __table_args__ = (UniqueConstraint("incident_id", "seq"),)
+    # The actor index serves responder hours (bot/hours.py): a person's events over a period.
+    __table_args__ = (UniqueConstraint("incident_id", "seq"), Index("ix_timeline_actor_at", "actor", "at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
