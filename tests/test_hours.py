@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from freezegun import freeze_time
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot import hours, wellbeing
 from bot.config import OrgConfig
@@ -143,3 +145,14 @@ def test_the_hours_migration_adds_and_removes_its_index(db_url):
         assert "ix_timeline_actor_at" in indexes()
     finally:
         db.dispose()
+
+
+@settings(max_examples=60, deadline=None)
+@given(start=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31)),
+       length=st.integers(min_value=0, max_value=3 * 24 * 60),
+       zone=st.sampled_from(["UTC", "America/Los_Angeles", "Europe/London", "Asia/Kolkata", "Australia/Lord_Howe",
+                             "America/Santiago", "Pacific/Chatham"]))
+def test_the_bands_add_up_to_the_time_worked_in_any_zone(start, length, zone):
+    begin = start.replace(tzinfo=UTC)
+    split = hours.split([(begin, begin + timedelta(minutes=length))], ZoneInfo(zone))
+    assert split.total == pytest.approx(length * 60) and min(split.working, split.late, split.night) >= 0
