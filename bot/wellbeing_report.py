@@ -35,11 +35,12 @@ class GroupRow:
     group: str
     people: int
     viewing_people: int = 0
-    hours: float = 0.0  # viewing hours
-    hours_per_person: float = 0.0
-    people_over_daily: int = 0
-    days_over_daily: int = 0
-    weeks_over_weekly: int = 0
+    # Viewing figures: None when fewer than MIN_GROUP of the group viewed (they would be theirs).
+    hours: float | None = None  # viewing hours
+    hours_per_person: float | None = None
+    people_over_daily: int | None = None
+    days_over_daily: int | None = None
+    weeks_over_weekly: int | None = None
     breaks: int = 0
     working_hours: float = 0.0  # responder hours, by band of each person's own clock
     late_hours: float = 0.0
@@ -114,15 +115,17 @@ def steward_report(core: Core, start: date, end: date, *, people: bool = False,
 
 def _row(name: str, members: list[str], viewing: dict, breaks: dict[str, int], hours: dict[str, Hours]) -> GroupRow:
     seen = [viewing[u] for u in members if u in viewing]
-    viewed = sum(f["seconds"] for f in seen) / 3600
     worked = sum((hours.get(u, Hours()) for u in members), Hours()).in_hours()
-    return GroupRow(
-        name, len(members), viewing_people=len(seen), hours=round(viewed, 1),
-        hours_per_person=round(viewed / len(seen), 1) if seen else 0.0,
-        people_over_daily=sum(1 for f in seen if f["days_over"]), days_over_daily=sum(f["days_over"] for f in seen),
-        weeks_over_weekly=sum(f["weeks_over"] for f in seen), breaks=sum(breaks.get(u, 0) for u in members),
-        working_hours=worked["working"], late_hours=worked["late"], night_hours=worked["night"],
-        responder_hours=worked["total"])
+    row = GroupRow(name, len(members), viewing_people=len(seen), breaks=sum(breaks.get(u, 0) for u in members),
+                   working_hours=worked["working"], late_hours=worked["late"], night_hours=worked["night"],
+                   responder_hours=worked["total"])
+    if len(seen) >= MIN_GROUP:
+        viewed = sum(f["seconds"] for f in seen) / 3600
+        row.hours, row.hours_per_person = round(viewed, 1), round(viewed / len(seen), 1)
+        row.people_over_daily = sum(1 for f in seen if f["days_over"])
+        row.days_over_daily = sum(f["days_over"] for f in seen)
+        row.weeks_over_weekly = sum(f["weeks_over"] for f in seen)
+    return row
 
 
 # -- the chart ----------------------------------------------------------------------------------
@@ -136,7 +139,7 @@ def chart(report: dict[str, Any], width: int = 640) -> dict[str, Any]:
     of responder hours (working, late, night) and one bar of viewing hours."""
     label_w, bar_h, gap, top = 200, 14, 10, 24
     rows = report["rows"]
-    most = max([r["responder_hours"] for r in rows] + [r["hours"] for r in rows] + [0.1])
+    most = max([r["responder_hours"] for r in rows] + [r["hours"] or 0 for r in rows] + [0.1])
     scale = (width - label_w - 60) / most
     bars, y = [], top
     for row in rows:
@@ -148,6 +151,9 @@ def chart(report: dict[str, Any], width: int = 640) -> dict[str, Any]:
             x += w
         bars.append({"label": row["group"], "y": y, "segments": stacked, "end": round(x, 1),
                      "value": f"{row['responder_hours']} h on incidents"})
+        if row["hours"] is None:  # fewer than three viewed: no viewing bar
+            y += bar_h + gap
+            continue
         v = row["hours"] * scale
         bars.append({"label": "", "y": y + bar_h + 2, "end": round(label_w + v, 1), "value": f"{row['hours']} h viewing",
                      "segments": [{"x": label_w, "w": round(v, 1), "colour": BAR_BANDS[3][2],
@@ -167,7 +173,7 @@ def render_report(core: Core, report: dict[str, Any], fmt: str) -> str:
         writer = csv.writer(out)
         writer.writerow(COLUMNS)
         for row in report["rows"]:
-            writer.writerow([row[c] for c in COLUMNS])
+            writer.writerow(["" if row[c] is None else row[c] for c in COLUMNS])
         if report.get("people") is not None:
             writer.writerow([])
             keys = list(report["people"][0]) if report["people"] else ["user"]

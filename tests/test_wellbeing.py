@@ -263,6 +263,8 @@ def test_the_stewards_report_hides_groups_under_three(db_url, tmp_path):
     org = yaml.safe_load(DEMO_CONFIG.read_text())
     org["roles"]["child_safety_specialist"]["users"] = team
     org["roles"]["le_response"]["users"] = pair
+    policy = ["U0POLICY1", "U0POLICY2", "U0POLICY3"]  # three act, one of them viewed
+    org["roles"]["policy"]["users"] = policy
     org["wellbeing"] = {"viewers": ["child_safety_specialist", "le_response"], "stewards": ["U0WELL001"]}
     config.write_text(yaml.safe_dump(org))
     db = Database(db_url)
@@ -276,12 +278,13 @@ def test_the_stewards_report_hides_groups_under_three(db_url, tmp_path):
             session.add(Exposure(user_id=user, seconds=5 * 3600, at=day))
         session.add(WellbeingBreak(user_id=team[0], started_at=day, ends_at=day + timedelta(minutes=15)))
         session.add(Exposure(user_id=team[0], seconds=3600, at=day - timedelta(days=60)))  # outside the period
+        session.add(Exposure(user_id=policy[0], seconds=1800, at=day))
         session.add(Incident(id=1, playbook_id="csam-report", title="Hash match", severity="sev1",
                              declared_at=day, declared_by=team[0]))
     # Three specialists act on the incident at 23:30 UTC (night: the CLI has no Slack, so UTC
     # clocks): 10 minutes each; one of them again at 23:45, one stretch of 25 minutes.
     for user, at in [(team[0], "23:30"), (team[1], "23:30"), (team[2], "23:30"), (team[0], "23:45"),
-                     (pair[0], "12:00")]:
+                     (pair[0], "12:00"), *((user, "12:30") for user in policy)]:
         with freeze_time(f"2026-11-10 {at}:00"), db.tx() as session:
             append(session, 1, "note", "worked", actor=user)
     db.dispose()
@@ -297,19 +300,23 @@ def test_the_stewards_report_hides_groups_under_three(db_url, tmp_path):
 
     report = json.loads(run("--format", "json"))
     rows = {row["group"]: row for row in report["rows"]}
-    assert set(rows) == {"everyone", "Child-safety specialist"}  # the pair gets no row at all
-    assert report["left_out"] == ["Law-enforcement response"] and "people" not in report
-    assert rows["everyone"]["people"] == 6 and rows["everyone"]["hours"] == 21.0
+    assert set(rows) == {"everyone", "Child-safety specialist", "Policy"}  # the pair gets no row at all
+    assert "Law-enforcement response" in report["left_out"] and "people" not in report
+    assert rows["everyone"]["people"] == 9 and rows["everyone"]["hours"] == 21.5
+    # Three in Policy acted, one of them viewed: the group's row, without viewing figures.
+    assert rows["Policy"]["viewing_people"] == 1 and rows["Policy"]["hours"] is None
+    assert rows["Policy"]["working_hours"] == 0.5
     specialists = rows["Child-safety specialist"]
     assert specialists["people"] == 4 and specialists["viewing_people"] == 4 and specialists["hours"] == 11.0
     assert specialists["people_over_daily"] == 1 and specialists["days_over_daily"] == 1  # the 4h day
     assert specialists["breaks"] == 1
     assert (specialists["night_hours"], specialists["working_hours"]) == (round(45 / 60, 1), 0.0)  # 25 + 10 + 10 min
-    assert rows["everyone"]["working_hours"] == 0.2  # the pair's 10 minutes count in everyone's total
+    assert rows["everyone"]["working_hours"] == 0.7  # the pair's 10 minutes count in everyone's total
     markdown = run()
     assert "| Child-safety specialist | 4 | 4 | 11.0 |" in markdown and "Law-enforcement response |" not in markdown
+    assert "| Policy | 3 | 1 | – | – |" in markdown
     assert "Not shown (fewer than 3 people): Law-enforcement response." in markdown
-    for user in team + pair:  # never a person
+    for user in team + pair + policy:  # never a person
         assert user not in markdown
     html = run("--format", "html")
     assert "<svg" in html and "<script" not in html and "http" not in html.replace('"http://www.w3.org/2000/svg"', "")
@@ -317,7 +324,7 @@ def test_the_stewards_report_hides_groups_under_three(db_url, tmp_path):
     svg = ElementTree.fromstring(html[html.index("<svg"):html.index("</svg>") + 6])  # well-formed
     bars = [r for r in svg.iter("{http://www.w3.org/2000/svg}rect") if r.find("{http://www.w3.org/2000/svg}title") is not None]
     assert {r.find("{http://www.w3.org/2000/svg}title").text for r in bars} >= {"night: 0.8 h", "viewing: 11.0 h"}
-    assert not any(user in html for user in team + pair)
+    assert not any(user in html for user in team + pair + policy)
     stewards = run("--people", "--format", "csv")
     assert stewards.splitlines()[0].startswith("group,people,viewing_people,hours")
     assert "Law-enforcement response" not in stewards.split("\n\n")[0]
