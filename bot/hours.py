@@ -161,8 +161,14 @@ def person_hours(session: Session, user: str, tz: ZoneInfo, start: datetime, end
 def people_hours(session: Session, start: datetime, end: datetime,
                  zone_of: Callable[[str], ZoneInfo]) -> dict[str, Hours]:
     """Every person who acted in [start, end): their hours in it."""
-    return {user: split(clip(work_of(acts), start, end), zone_of(user))
-            for user, acts in sorted(activity(session, start, end).items())}
+    return hours_of(activity(session, start, end), start, end, zone_of)
+
+
+def hours_of(acts: dict[str, dict[int, list[datetime]]], start: datetime, end: datetime,
+             zone_of: Callable[[str], ZoneInfo]) -> dict[str, Hours]:
+    """`activity`'s answer as hours per person (no database: time zones may ask Slack)."""
+    return {user: split(clip(work_of(per_incident), start, end), zone_of(user))
+            for user, per_incident in sorted(acts.items())}
 
 
 @dataclass(frozen=True)

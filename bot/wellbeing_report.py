@@ -23,7 +23,7 @@ from sqlalchemy import select
 from .core import Core
 from .db.models import Exposure, WellbeingBreak
 from .errors import InvalidInput
-from .hours import Hours, people_hours
+from .hours import Hours, activity, hours_of
 from .wellbeing import MAX_VIEWING, human, tz_of, viewed_seconds
 
 MIN_GROUP = 3  # no row for a group smaller than this: figures of one or two people are theirs
@@ -86,7 +86,8 @@ def steward_report(core: Core, start: date, end: date, *, people: bool = False,
         for user in session.scalars(select(WellbeingBreak.user_id).where(
                 WellbeingBreak.started_at >= begin, WellbeingBreak.started_at < finish)):
             breaks[user] = breaks.get(user, 0) + 1
-        hours = people_hours(session, begin, finish, zone_of)
+        acts = activity(session, begin, finish)
+    hours = hours_of(acts, begin, finish, zone_of)  # outside the read: a time zone may ask Slack
     everyone = sorted(set(viewers) | set(hours) | set(breaks))
     groups: list[tuple[str, list[str]]] = [("everyone", everyone)]
     for role, role_cfg in core.config.roles.items():

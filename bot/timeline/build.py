@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -84,7 +86,7 @@ def build_review(core: Core, incident_id: int) -> IncidentReview:
                  for p in session.scalars(select(Page).where(Page.incident_id == incident_id).order_by(Page.id))]
         first = states.get(steps_def[0].id) if steps_def else None
         events = load_events(session, incident_id)
-        return IncidentReview(
+        review = IncidentReview(
             ref=ref(incident.id), number=incident.id, title=incident.title, summary=incident.title,
             playbook_id=incident.playbook_id, playbook_title=playbook.title if playbook else incident.playbook_id,
             severity=incident.severity, status=incident.status, declared_at=incident.declared_at,
@@ -93,8 +95,10 @@ def build_review(core: Core, incident_id: int) -> IncidentReview:
             confirmed_at=first_done.get(first.step_id) if first is not None and first.state == "done" else None,
             resolved_at=incident.resolved_at, closed_at=incident.closed_at, resolution=incident.resolution,
             channel_id=incident.channel_id, responders=responders, steps=steps, deadlines=deadlines,
-            pages=pages, events=events, responder_hours=_role_hours(core, events, roles_of), generated_at=utcnow(),
+            pages=pages, events=events, generated_at=utcnow(),
         )
+    # After the read: the time zones may need Slack, which should not hold a database connection.
+    return replace(review, responder_hours=_role_hours(core, events, roles_of))
 
 
 def _role_hours(core: Core, events: list[EventView], roles_of: dict[str, list[str]]):
