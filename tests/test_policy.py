@@ -28,7 +28,7 @@ LEAD, SPEC, LEGAL, OUTSIDER = "U0LEAD001", "U0SPEC001", "U0LEGAL01", "U0OUTSID1"
 # Modules whose public functions change incidents; each such function is a policy mutation
 # unless it is driven by Slack or the outbox, not by a person asking.
 MUTATING_MODULES = ["bot.incidents.declare", "bot.incidents.steps", "bot.incidents.lifecycle",
-                    "bot.incidents.people", "bot.paging.service", "bot.timeline.service", "bot.wellbeing"]
+                    "bot.incidents.people", "bot.incidents.repeats", "bot.paging.service", "bot.timeline.service", "bot.wellbeing"]
 NOT_A_PERSON = {"joined", "left", "reconcile", "notify_task", "notify_dead", "resolve_task", "upload_task",
                 "upload_failed", "withdraw_pages", "escalate", "open_page", "recompute", "purge_expired"}
 # A person's own records, in no incident: `/incident break` (the caller acts only on themselves).
