@@ -111,6 +111,16 @@ def test_input_is_forgiving_and_declarations_are_linked_and_deduplicated(running
     assert f"<#{viral.id}>" in ws.message(OPS, question.ts).text
     assert "repeat_joined" in running.kinds(2)
 
+    # the form asks too (the form closes; the question comes where it was opened)
+    assert driver.command(SPEC, "declare").ok
+    form = wait_for(lambda: ws.open_views(SPEC) and ws.open_views(SPEC)[-1], what="the declare form")
+    submitted = driver.submit_view(SPEC, form.id, {"playbook": {"value": "viral-spread"},
+                                                   "summary": {"value": "More of case-990"}})
+    assert submitted.ok and not submitted.errors
+    asked = wait_for(lambda: [m for m in ws.ephemeral(OPS, SPEC) if "This looks like *INC-2*" in (m.text or "")],
+                     what="the form's question")
+    assert "Join INC-2" in json.dumps(asked[-1].blocks)
+
     # … and "Declare a new one anyway" declares exactly what was given
     question = driver.command(LEGAL, "declare viral-spread reuploads of case-990 SPREADING").message
     assert "the same summary" in question.text or "same reference" in question.text
