@@ -121,6 +121,15 @@ def test_input_is_forgiving_and_declarations_are_linked_and_deduplicated(running
                      what="the form's question")
     assert "Join INC-2" in json.dumps(asked[-1].blocks)
 
+    # a forged Join (a summary that repeats nothing) is refused by the core, nothing written
+    from bot.errors import Forbidden
+    from bot.incidents.repeats import join_repeat
+
+    before = len(running.timeline(2))
+    with pytest.raises(Forbidden, match="Only someone declaring INC-2 again"):
+        join_repeat(running.core, incident_id=2, actor=PIA, playbook_id="viral-spread", summary="Let me in")
+    assert len(running.timeline(2)) == before and PIA not in ws.channel(viral.id).members
+
     # … and "Declare a new one anyway" declares exactly what was given
     question = driver.command(LEGAL, "declare viral-spread reuploads of case-990 SPREADING").message
     assert "the same summary" in question.text or "same reference" in question.text

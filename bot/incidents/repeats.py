@@ -22,7 +22,7 @@ from ..clocks.now import utcnow
 from ..clocks.outbox import enqueue
 from ..core import Core
 from ..db.models import Incident, Participant, RoleAssignment
-from ..errors import InvalidInput, NotFound
+from ..errors import Forbidden, InvalidInput, NotFound
 from ..outcomes import Outcome
 from ..policy import holds_playbook_role, mutation
 from ..timeline.store import append, lock_incident
@@ -48,6 +48,18 @@ def references(summary: str) -> set[str]:
     return found
 
 
+_SAME = "same summary"
+
+
+def repeated_by(existing: str, summary: str) -> str | None:
+    """Why `summary` repeats an incident summarised `existing`: the shared reference, or
+    "same summary"; None when it does not."""
+    if normalised(existing) == normalised(summary):
+        return _SAME
+    shared = sorted(references(summary) & references(existing))
+    return shared[0] if shared else None
+
+
 @dataclass(frozen=True)
 class Repeat:
     number: int
@@ -63,17 +75,14 @@ def find_repeat(core: Core, playbook_id: str, summary: str, actor: str) -> Repea
     """The oldest open incident of `playbook_id` that `summary` repeats, or None."""
     from .queries import _may_see
 
-    wanted, refs = normalised(summary), references(summary)
     with core.db.read() as session:
         candidates = list(session.scalars(select(Incident).where(
             Incident.playbook_id == playbook_id, Incident.status != "closed").order_by(Incident.id)))
         for incident in candidates:
-            matched = None
-            if normalised(incident.title or "") != wanted:
-                shared = sorted(refs & references(incident.title or ""))
-                if not shared:
-                    continue
-                matched = shared[0]
+            why = repeated_by(incident.title or "", summary)
+            if why is None:
+                continue
+            matched = None if why == _SAME else why
             lead = session.scalars(select(RoleAssignment.user_id).where(
                 RoleAssignment.incident_id == incident.id, RoleAssignment.role == "incident_lead")).first()
             number, title, severity = incident.id, incident.title, incident.severity
@@ -99,6 +108,9 @@ def join_repeat(core: Core, *, incident_id: int, actor: str, playbook_id: str, s
             raise NotFound(f"There is no open {playbook_id} incident {ref(incident_id)}.")
         if incident.status == "closed":
             raise InvalidInput(f"{ref(incident_id)} was closed meanwhile: declare a new one if this is still going on.")
+        if repeated_by(incident.title or "", summary) is None:  # a forged or stale button
+            raise Forbidden(f"Only someone declaring {ref(incident_id)} again can join it this way. Nothing was "
+                            "changed; ask its lead to add you.")
         playbook = core.playbook(incident.playbook_id)
         may_join = not playbook.restricted or core.is_lead(actor) or holds_playbook_role(core, playbook, actor)
         participant = session.scalars(select(Participant).where(
