@@ -93,6 +93,11 @@ def test_every_mutation_refuses_an_outsider_and_writes_nothing(closed_declare):
             assert isinstance(refused.value, Forbidden), (mutation.name, refused.value)
             assert "Only" in str(refused.value)
         assert _written(bot_.core) == before, f"{mutation.name} wrote something for an outsider"
+    # asking whether a declaration repeats an open incident names one: not for who may not declare
+    from bot.incidents.repeats import find_repeat
+
+    with pytest.raises(Forbidden):
+        find_repeat(bot_.core, "csam-report", "Hash match 77", OUTSIDER)
 
 
 def test_a_member_removed_without_the_event_loses_access(sandbox, db_url):

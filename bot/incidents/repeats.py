@@ -24,7 +24,7 @@ from ..core import Core
 from ..db.models import Incident, Participant, RoleAssignment
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..outcomes import Outcome
-from ..policy import holds_playbook_role, mutation
+from ..policy import authorize, holds_playbook_role, mutation
 from ..timeline.store import append, lock_incident
 from . import ref
 from .checklist import request_refresh
@@ -72,8 +72,11 @@ class Repeat:
 
 
 def find_repeat(core: Core, playbook_id: str, summary: str, actor: str) -> Repeat | None:
-    """The oldest open incident of `playbook_id` that `summary` repeats, or None."""
+    """The oldest open incident of `playbook_id` that `summary` repeats, or None. Only for someone
+    who may declare the playbook (Forbidden otherwise): the question names an incident."""
     from .queries import _may_see
+
+    authorize(core, None, actor, "declare", playbook_id=playbook_id)
 
     with core.db.read() as session:
         candidates = list(session.scalars(select(Incident).where(
