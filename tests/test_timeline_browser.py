@@ -253,7 +253,7 @@ def test_the_review_page_reads_well_on_a_phone_and_a_wide_screen(running, browse
             scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
             shot = ARTIFACTS / f"review-{width}px.png"
             page.screenshot(path=str(shot), full_page=True)
-            print(f"screenshot: {shot}")
+            print(f"screenshot: {shot} (page {scroll} px wide in a {inner} px window)")
             assert scroll <= inner, f"{scroll} px wide in a {inner} px window (see {shot})"
             if width == 1400:
                 read_the_wide_page(page, channel)
