@@ -13,7 +13,7 @@ from .clocks.outbox import enqueue
 from .core import Core
 from .db.models import Incident, Task
 from .incidents.checklist import refresh_task
-from .incidents.provision import provision_task, topic_task
+from .incidents.provision import declared_ready_task, provision_task, topic_task
 from .timeline.store import append
 
 # Errors after which posting again cannot succeed.
@@ -117,6 +117,7 @@ def register_tasks(core: Core) -> None:
     # About half an hour of retries (backoff capped at a minute), then people are told.
     d.register("provision", lambda t: provision_task(core, t), max_retry=timedelta(minutes=1), max_attempts=40,
                on_dead=lambda t, e: provision_failed(core, t, e))
+    d.register("declared_ready", lambda t: _slack(lambda: declared_ready_task(core, t)), max_attempts=5)
     d.register("refresh_checklist", lambda t: _slack(lambda: refresh_task(core, t)), max_attempts=20)
     d.register("post", lambda t: post_task(core, t), max_attempts=20)
     # Waits for the channel as long as provisioning tries (then falls back): no attempt limit.

@@ -6,7 +6,7 @@ from slack_bolt import App
 
 from bot.core import Core
 
-from . import actions, commands, context, errors, events, shortcuts, views
+from . import actions, commands, context, errors, events, repeats, shortcuts, views
 
 
 def register(app: App, core: Core) -> dict[str, list[str]]:
@@ -16,7 +16,7 @@ def register(app: App, core: Core) -> dict[str, list[str]]:
     context.register(app, core)
     return {
         "commands": commands.register(app, core),
-        "actions": actions.register(app, core),
+        "actions": actions.register(app, core) + repeats.register(app, core),
         "views": views.register(app, core),
         "shortcuts": shortcuts.register(app, core),
         "events": events.register(app, core),

@@ -14,13 +14,14 @@ from bot import wellbeing
 from bot.core import Core
 from bot.errors import InvalidInput
 from bot.incidents import lifecycle, people, queries, steps
-from bot.incidents.declare import declare, playbook_list, validate
+from bot.incidents.declare import declare, normalise_severity, playbook_list, validate
+from bot.incidents.repeats import find_repeat
 from bot.outcomes import Outcome
 from bot.paging import service as pages
 from bot.policy import authorize
 from bot.timeline import service as timeline
 
-from . import modals
+from . import modals, repeats
 from .context import named_in_command
 from .errors import safe
 from .parsing import head_rest, parse_fields, parse_user, split_command
@@ -38,6 +39,7 @@ class Ctx:
     trigger_id: str
     rest: str
     number: int | None  # the incident (resolved by the middleware), None outside one
+    response_url: str = ""
 
     def incident(self) -> int:
         if self.number is None:
@@ -59,7 +61,7 @@ def register(app: App, core: Core) -> list[str]:
         named_sub, _, named_rest = named_in_command(text, in_incident_channel=context.get("channel_incident") is not None)
         sub, rest = split_command(text) if not named_sub else (named_sub.lower(), named_rest)
         ctx = Ctx(core, ack, respond, context["actor"], str(body.get("channel_id") or ""),
-                  str(body.get("trigger_id") or ""), rest, context.get("incident"))
+                  str(body.get("trigger_id") or ""), rest, context.get("incident"), str(body.get("response_url") or ""))
         handler = SUBCOMMANDS.get(sub)
         if handler is None:
             guess = difflib.get_close_matches(sub, SUBCOMMANDS, n=1, cutoff=0.6)
@@ -87,10 +89,28 @@ def _declare(ctx: Ctx) -> None:
         return
     playbook_id, summary = head_rest(ctx.rest)
     playbook_id = playbook_id.lower()
-    validate(ctx.core, playbook_id, summary)  # mistakes are answered in the ack itself
+    word, after = head_rest(summary)
+    given_severity = None
+    if word.lower().startswith(("severity=", "sev=")):  # `declare grooming severity=2 …`
+        given_severity, summary = word.partition("=")[2], after
+    severity = normalise_severity(given_severity) if given_severity is not None else None
+    validate(ctx.core, playbook_id, "-")  # an unknown playbook: did-you-mean, in the ack itself
+    if not " ".join(summary.split()) or (given_severity is not None and severity is None):
+        # Half a declaration at 3 a.m.: the form, with what was given filled in.
+        ctx.ack()
+        modals.open_declare(ctx.core, ctx.trigger_id, ctx.channel, playbook=playbook_id, summary=summary,
+                            severity=severity)
+        return
+    validate(ctx.core, playbook_id, summary, severity)  # mistakes are answered in the ack itself
+    repeat = find_repeat(ctx.core, playbook_id, summary, ctx.user)
+    if repeat is not None:  # asked before anything is created
+        ctx.reply(*repeats.question(ctx.core, repeat, playbook_id=playbook_id, summary=summary, severity=severity,
+                                    channel=ctx.channel))
+        return
     # Written before the ack: an acknowledged declaration is never lost. When the database is
     # slow the ack goes out by the deadline ("working on it") and the answer follows.
-    declared = declare(ctx.core, playbook_id=playbook_id, summary=summary, actor=ctx.user, channel_id=ctx.channel)
+    declared = declare(ctx.core, playbook_id=playbook_id, summary=summary, actor=ctx.user, channel_id=ctx.channel,
+                       severity=severity, response_url=ctx.response_url or None)
     ctx.reply(ctx.core.render.text("slack/declared.txt.j2", declared=declared, slack_ready=ctx.core.gateway.ready))
 
 

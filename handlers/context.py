@@ -53,6 +53,10 @@ def named_in_command(text: str, *, in_incident_channel: bool = False) -> tuple[s
     return "", None, text
 
 
+# Buttons whose value names no incident of the channel they are in.
+NOT_NAMING = {"page_ack", "repeat_join", "repeat_declare", "open_channel"}
+
+
 def _named_in_payload(body: dict[str, Any]) -> int | None:
     """The incident a button (`N:step`) or a modal (`{"incident": N}`) names."""
     if body.get("type") == "block_actions":
@@ -60,8 +64,8 @@ def _named_in_payload(body: dict[str, Any]) -> int | None:
         if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
             raise InvalidInput("That button is out of date; use `/incident status`.")
         value = actions[0].get("value")
-        if actions[0].get("action_id") == "page_ack":
-            return None  # a page id, checked against who was paged
+        if actions[0].get("action_id") in NOT_NAMING:
+            return None  # a page id (checked against who was paged), what a declaration gave, a link
         number = str(value or "").partition(":")[0]
         if not (match := NAMED.match(number)):
             raise InvalidInput("That button is out of date; use `/incident status`.")

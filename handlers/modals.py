@@ -26,11 +26,14 @@ def _meta(**values: Any) -> str:
     return json.dumps(values)
 
 
-def open_declare(core: Core, trigger_id: str, channel_id: str) -> None:
+def open_declare(core: Core, trigger_id: str, channel_id: str, *, playbook: str | None = None,
+                 summary: str = "", severity: str | None = None) -> None:
+    """The declare form; what the command gave (`declare PLAYBOOK` without a summary) filled in."""
     view = core.render.blocks(
         "slack/declare_modal.json.j2",
         playbooks=sorted(core.playbooks.values(), key=lambda p: p.title),
         metadata=_meta(channel=channel_id),
+        chosen=core.playbooks.get(playbook or ""), summary=" ".join(summary.split())[:500], severity=severity,
     )
     _open(core, trigger_id, view, "run `/incident declare` again")
 

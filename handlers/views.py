@@ -14,7 +14,9 @@ from bot.core import Core
 from bot.errors import InvalidInput, SlackError
 from bot.incidents import lifecycle, steps
 from bot.incidents.declare import declare, validate
+from bot.incidents.repeats import find_repeat
 
+from . import repeats
 from .errors import explain, modal_errors
 from .replies import Answer
 
@@ -94,6 +96,13 @@ def register(app: App, core: Core) -> list[str]:
         answer = Answer(ack, lambda text, **_: _tell(channel, user, text), core.settings.ack_deadline,
                         placeholder={})
         try:
+            repeat = find_repeat(core, values.get("playbook", ""), values.get("summary", ""), user)
+            if repeat is not None:  # asked before anything is created; the form closes
+                answer()
+                _tell(channel, user, *repeats.question(
+                    core, repeat, playbook_id=values.get("playbook", ""), summary=values.get("summary", ""),
+                    severity=values.get("severity"), channel=channel))
+                return
             declared = declare(core, playbook_id=values.get("playbook", ""), summary=values.get("summary", ""),
                                severity=values.get("severity"), actor=user, channel_id=channel)
         except Exception as err:
@@ -106,9 +115,9 @@ def register(app: App, core: Core) -> list[str]:
         answer()  # the modal closes (the watcher may have closed it already)
         _tell(channel, user, core.render.text("slack/declared.txt.j2", declared=declared, slack_ready=core.gateway.ready))
 
-    def _tell(channel: str | None, user: str, text: str) -> None:
+    def _tell(channel: str | None, user: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         try:
-            core.gateway.tell(channel, user, text)
+            core.gateway.tell(channel, user, text, blocks)
         except SlackError:
             log.warning("could not tell %s the outcome of a declaration", user)
 

@@ -30,10 +30,33 @@ def _fail(err: Exception | str) -> click.ClickException:
     return click.ClickException(str(err))
 
 
-@click.group()
+DEBUG_ENV = "SAFEGUARD_DEBUG"
+
+
+class _OneLineErrors(click.Group):
+    """No traceback reaches a person at the terminal: anything unexpected becomes one line (the
+    full trace with --debug or SAFEGUARD_DEBUG=1)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as err:
+            if os.environ.get(DEBUG_ENV) or (ctx.obj or {}).get("debug"):
+                raise
+            first = (str(err).strip().splitlines() or [""])[0][:300]
+            raise click.ClickException(f"{type(err).__name__}: {first} (run with --debug, or {DEBUG_ENV}=1, "
+                                       "for the full trace)") from None
+
+
+@click.group(cls=_OneLineErrors)
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
-def main(verbose: bool) -> None:
+@click.option("--debug", is_flag=True, help="Show the full trace of an unexpected error.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool, debug: bool) -> None:
     """Safeguard: incident response for child-safety teams, in Slack."""
+    ctx.obj = {"debug": debug}
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not verbose:  # their INFO lines are per-job / per-connection noise
@@ -143,11 +166,16 @@ def db_upgrade() -> None:
 
 
 def _core():
+    """The core for a command that reads the database: refused, in one line naming the database,
+    when it is missing or was never migrated (and never created by looking)."""
     from runtime.app import StartupError, build_core
+    from runtime.dbcheck import NoDatabase, require_database
 
+    settings = _settings()
     try:
-        return build_core(_settings(), slack=False, migrate=False)
-    except StartupError as err:
+        require_database(settings.database_url)
+        return build_core(settings, slack=False, migrate=False)
+    except (StartupError, NoDatabase) as err:
         raise _fail(err) from None
 
 

@@ -48,6 +48,7 @@ def run_demo(*, sandbox_port: int, bot_port: int, database_url: str, block: bool
     click.echo(f"Safeguard demo: open {sandbox.base_url} (the sandbox Slack workspace)")
     click.echo(f"  bot:        {server.url}/slack/events   health: {server.url}/healthz")
     click.echo(f"  database:   {database_url}")
+    click.echo(f"  CLI:        DATABASE_URL={database_url} safeguard timeline INC-1   (from this folder)")
     click.echo(f"  PagerDuty:  {pagerduty.url}   SMTP: {smtp.url}")
     click.echo("  Try, as Ana in #t-and-s-ops:  /incident declare csam-report Hash match on upload 8812")
 

@@ -58,6 +58,7 @@ class SlackGateway:
         self._users: dict[str, dict[str, Any]] = {}
         self._users_lock = threading.Lock()
         self._bot_user_id: str | None = None
+        self._team_id: str | None = None
 
     def _call(self, method: str, *, once: bool = False, **kwargs: Any) -> dict[str, Any]:
         """`once`: no automatic retry after a 5xx or a broken connection, where Slack may have
@@ -81,8 +82,15 @@ class SlackGateway:
     # -- identity ----------------------------------------------------------------------
     def bot_user_id(self) -> str:
         if self._bot_user_id is None:
-            self._bot_user_id = self._call("auth.test")["user_id"]
+            answer = self._call("auth.test")
+            self._team_id = answer.get("team_id") or None
+            self._bot_user_id = answer["user_id"]
         return self._bot_user_id
+
+    def channel_url(self, channel: str) -> str:
+        """A link that opens `channel` in Slack (the app, or the browser), for link buttons."""
+        team = f"&team={self._team_id}" if self._team_id else ""
+        return f"https://slack.com/app_redirect?channel={channel}{team}"
 
     @property
     def ready(self) -> bool:
@@ -254,16 +262,31 @@ class SlackGateway:
             body["blocks"] = blocks
         self._call("chat.postEphemeral", json=body)
 
-    def tell(self, channel: str | None, user: str, text: str) -> None:
+    def tell(self, channel: str | None, user: str, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         """An ephemeral message to `user` in `channel`, or a DM when there is no channel or the
         bot cannot post there (archived, gone). Raises SlackError when the DM fails too."""
         if channel:
             try:
-                self.post_ephemeral(channel, user, text)
+                self.post_ephemeral(channel, user, text, blocks)
                 return
             except SlackError:
                 pass
-        self.post(user, text)
+        self.post(user, text, blocks)
+
+    def respond(self, response_url: str, text: str, blocks: list[dict[str, Any]] | None = None, *,
+                replace_original: bool = True) -> None:
+        """Post to a command's or a click's response_url (ephemeral; by default replacing the
+        message it answered). Raises SlackError when Slack refuses it (expired, used up)."""
+        from slack_sdk.webhook import WebhookClient
+
+        text, blocks = fit_message(text, blocks)
+        try:
+            answer = WebhookClient(response_url, timeout=self.client.timeout).send(
+                text=text, blocks=blocks, response_type="ephemeral", replace_original=replace_original)
+        except Exception as err:  # noqa: BLE001 (no connection: the caller falls back)
+            raise SlackError(type(err).__name__, "response_url") from None
+        if answer.status_code != 200:
+            raise SlackError(str(answer.body or answer.status_code)[:40], "response_url")
 
     def pin(self, channel: str, ts: str) -> None:
         try:

@@ -21,6 +21,7 @@ from bot.incidents.queries import check_access
 from bot.timeline import export, links
 from bot.timeline.build import build_review
 from bot.timeline.service import link_secret
+from bot.wellbeing import tz_of
 from handlers.errors import new_error_id
 
 _GRACE = timedelta(seconds=30)
@@ -128,7 +129,8 @@ def create_web(core: Core, bolt: App, clockwork: Clockwork, signing_secret: str)
             review = build_review(core, number)
         except NotFound:  # a genuine link to an incident this database does not hold
             return Response("There is no such incident.\n", status=404, mimetype="text/plain")
-        body = export.render(review, "html", template_dir=core.settings.templates_dir)
+        # Times in the reader's own zone, as Slack has it (the link names its holder): no script needed.
+        body = export.render(review, "html", template_dir=core.settings.templates_dir, reader_tz=tz_of(core, user))
         response = Response(body, mimetype="text/html")
         response.headers["Cache-Control"] = "no-store"
         response.headers["Referrer-Policy"] = "no-referrer"

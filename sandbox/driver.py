@@ -241,7 +241,7 @@ class Driver:
                 user=user,
                 channel=ch,
                 command=command,
-                text=text,
+                text=ws.resolve_mentions(text, with_name=True),  # `@cole` typed, as Slack's client sends it
                 response_url=response_url,
                 trigger_id=ws.mint_trigger(user),
             )
@@ -646,6 +646,7 @@ class Driver:
         """
         ws = self.ws
         user = self._user(user)
+        text = ws.resolve_mentions(text, with_name=False)  # a typed `@cole`, as Slack's client sends it
         with ws.lock:
             ch = self._member_channel(user, channel)
             if ch.is_archived:

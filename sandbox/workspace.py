@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import secrets
 import threading
 from typing import Any
@@ -21,6 +22,9 @@ from .models import (
     Usergroup,
     View,
 )
+
+# `@name` at the start or after a space or punctuation (not inside `ana@example.org`).
+_TYPED_MENTION = re.compile(r"(^|[\s(\[{,;:])@([A-Za-z0-9](?:[\w.\-]{0,78}\w)?)")
 
 
 class Workspace:
@@ -176,6 +180,23 @@ class Workspace:
                 if u.name == key.lstrip("@"):
                     return u
             return None
+
+    def resolve_mentions(self, text: str, *, with_name: bool) -> str:
+        """What Slack's client does with a typed `@cole`: a known user's name or display name
+        (any case) becomes a mention. A command whose manifest says `should_escape: true` (ours)
+        gets it as `<@U…|cole>` (`with_name`), a message as `<@U…>`. An address such as
+        `ana@example.org`, or an unknown name, stays text."""
+
+        def mention(match: re.Match[str]) -> str:
+            word = match.group(2)
+            with self.lock:
+                found = next((u for u in self.users.values() if not u.deleted and word.lower() in
+                              {u.name.lower(), (u.display_name or "").lower()} - {""}), None)
+            if found is None:
+                return match.group(0)
+            return f"{match.group(1)}<@{found.id}|{found.name}>" if with_name else f"{match.group(1)}<@{found.id}>"
+
+        return _TYPED_MENTION.sub(mention, text)
 
     def user_name(self, user_id: str) -> str:
         u = self.users.get(user_id)

@@ -95,8 +95,9 @@ def test_modal_without_summary_shows_field_error_and_declares_nothing(running):
 def test_unknown_playbook_and_missing_summary_get_clear_answers(running):
     unknown = running.driver.command(LEAD, "declare nonsense Something 1")
     assert "no playbook `nonsense`" in unknown.message.text and "csam-report" in unknown.message.text
-    empty = running.driver.command(LEAD, "declare csam-report")
-    assert "summary" in empty.message.text.lower() and "sextortion-minor" in empty.message.text
+    assert running.driver.command(LEAD, "declare csam-report").ok  # no summary: the form, playbook chosen
+    view = wait_for(lambda: running.ws.open_views(LEAD))[-1]
+    assert {b["block_id"]: b for b in view.blocks}["playbook"]["element"]["initial_option"]["value"] == "csam-report"
     running.settle()
     assert running.ws.channel_by_name("inc-1-csam-report") is None
 

@@ -58,6 +58,12 @@ def test_demo_starts_the_workspace_and_the_bot(tmp_path):
         made = wait_for(channel, 15, what="the incident channel")
         assert made["is_private"] and made["is_member"]
         assert (tmp_path / "demo.db").exists()
+        # the line that points the CLI at the demo's database
+        assert f"DATABASE_URL=sqlite:///{tmp_path / 'demo.db'} safeguard timeline INC-1" in "".join(lines)
+        # a mention typed in the page's box, as in Slack: `@Lena` reaches the bot as <@U0LEGAL01|lena>
+        typed = httpx.post(page + "_sandbox/ui/command", timeout=10, json={
+            "user": LEAD, "channel": made["id"], "text": "/incident assign legal @Lena"})
+        assert "already holds" in typed.json()["summary"], typed.text
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

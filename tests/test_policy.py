@@ -28,7 +28,7 @@ LEAD, SPEC, LEGAL, OUTSIDER = "U0LEAD001", "U0SPEC001", "U0LEGAL01", "U0OUTSID1"
 # Modules whose public functions change incidents; each such function is a policy mutation
 # unless it is driven by Slack or the outbox, not by a person asking.
 MUTATING_MODULES = ["bot.incidents.declare", "bot.incidents.steps", "bot.incidents.lifecycle",
-                    "bot.incidents.people", "bot.paging.service", "bot.timeline.service", "bot.wellbeing"]
+                    "bot.incidents.people", "bot.incidents.repeats", "bot.paging.service", "bot.timeline.service", "bot.wellbeing"]
 NOT_A_PERSON = {"joined", "left", "reconcile", "notify_task", "notify_dead", "resolve_task", "upload_task",
                 "upload_failed", "withdraw_pages", "escalate", "open_page", "recompute", "purge_expired"}
 # A person's own records, in no incident: `/incident break` (the caller acts only on themselves).
@@ -93,6 +93,11 @@ def test_every_mutation_refuses_an_outsider_and_writes_nothing(closed_declare):
             assert isinstance(refused.value, Forbidden), (mutation.name, refused.value)
             assert "Only" in str(refused.value)
         assert _written(bot_.core) == before, f"{mutation.name} wrote something for an outsider"
+    # asking whether a declaration repeats an open incident names one: not for who may not declare
+    from bot.incidents.repeats import find_repeat
+
+    with pytest.raises(Forbidden):
+        find_repeat(bot_.core, "csam-report", "Hash match 77", OUTSIDER)
 
 
 def test_a_member_removed_without_the_event_loses_access(sandbox, db_url):

@@ -129,8 +129,14 @@ def test_a_channel_members_link_renders_the_timeline(running, page):
                  "Skipped steps and why", "Action items", "Review meeting",
                  f"Hash chain verified: {len(events)} events", "contains no content"):
         assert text in body, text
-    assert "Invited @Chloe" in body and "<@" not in body  # Slack markup reads as names
+    assert "<@" not in body and "Chloe" in body  # Slack markup reads as names
     assert page.locator("#timeline tbody tr").count() == len(events)
+    # the bot's bookkeeping is folded: invitations, clocks, the link itself
+    assert page.locator("#timeline details.system").count() == 1
+    assert not page.locator("#timeline details.system").evaluate("d => d.open")
+    assert "Invited @Chloe" not in body
+    page.locator("#timeline details.system summary").click()
+    assert "Invited @Chloe" in page.inner_text("body")
     assert page.locator(f"#e{events[-1]['seq']}").is_visible()
 
     # the note is shown as the text it is: nothing ran, nothing was loaded
@@ -216,3 +222,60 @@ def test_a_link_stops_working_for_someone_removed_from_the_channel(running, page
     response = page.goto(url)
     assert response.status == 403 and "may no longer see INC-1" in page.inner_text("body")
     assert "Hash match" not in page.inner_text("body")
+
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # layout, not database behaviour
+def test_the_review_page_reads_well_on_a_phone_and_a_wide_screen(running, browser):
+    """No horizontal scroll at 390 px and 1,400 px; times in the reader's Slack zone (UTC on
+    hover); names, role labels and #channel instead of ids; notes and 📌 messages told apart.
+    Screenshots are kept in tests/artifacts/ (git-ignored)."""
+    channel = declare(running, 1, "Hash match on upload 8812 " + "with-a-very-long-unbroken-reference-" * 4)
+    assert running.driver.command(SPEC, "note Reviewed CASE-5 " + "x" * 300, channel=channel.id).ok
+    posted = running.driver.post_as(LEAD, channel.id, "NCMEC portal is slow tonight")
+    assert running.driver.react(SPEC, channel.id, posted.message.ts, "pushpin").ok
+    assert running.driver.command(SPEC, "done confirm case_id=CASE-5 category=A1 human_viewed=all",
+                                  channel=channel.id).ok
+    assert running.driver.command(LEAD, "page legal Need a decision on CASE-5", channel=channel.id).ok
+    wait_for(lambda: "note" in running.kinds(1) and running.kinds(1).count("note") == 2, what="the 📌 message")
+    running.settle()
+    url = link_from_bot(running, LEGAL, channel)  # Lena reads it: America/New_York in the sandbox
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    for width, height in ((390, 844), (1400, 900)):
+        context = browser.new_context(viewport={"width": width, "height": height}, java_script_enabled=True)
+        try:
+            page = context.new_page()
+            assert page.goto(url).status == 200
+            page.locator("#timeline details.system summary").click()  # the widest content, shown
+            scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            shot = ARTIFACTS / f"review-{width}px.png"
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"screenshot: {shot} (page {scroll} px wide in a {inner} px window)")
+            assert scroll <= inner, f"{scroll} px wide in a {inner} px window (see {shot})"
+            if width == 1400:
+                read_the_wide_page(page, channel)
+        finally:
+            context.close()
+
+
+def read_the_wide_page(page, channel) -> None:
+    body = page.inner_text("body")
+    assert "Times are in America/New_York (your Slack time zone)" in body
+    first = page.locator("#timeline time").first
+    assert first.get_attribute("datetime").endswith("Z")
+    assert first.get_attribute("title").endswith(" UTC")
+    assert first.inner_text().endswith((" EST", " EDT"))
+    summary = page.inner_text("#summary")
+    assert "#inc-1-csam-report" in summary and channel.id not in summary
+    checklist = page.inner_text("#checklist")
+    assert "child_safety_specialist" not in checklist and "Child-safety specialist" in checklist  # the config's label
+    message = page.locator("#timeline tr.message")
+    assert message.count() == 1 and "NCMEC portal is slow tonight" in message.inner_text()
+    assert "message added" in message.inner_text() and "with a 📌 reaction" in message.inner_text()
+    assert "Ana" in message.inner_text()  # its author, by name
+    note = page.locator("#timeline tr.note")
+    assert note.count() == 1 and "Reviewed CASE-5" in note.inner_text()
+    assert page.locator("script").count() == 0

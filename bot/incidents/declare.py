@@ -11,6 +11,7 @@ from ..core import Core
 from ..db.models import Incident, Participant, RoleAssignment, StepState
 from ..errors import InvalidInput, NotFound
 from ..policy import holds_playbook_role, mutation
+from ..suggest import no_such
 from ..timeline.store import append
 from . import ref
 
@@ -38,12 +39,19 @@ def playbook_list(core: Core) -> str:
     return ", ".join(f"`{pid}`" for pid in sorted(core.playbooks))
 
 
+def normalise_severity(value: str | None) -> str | None:
+    """`2`, `sev2`, `SEV2`, `Sev 2` → `sev2`; None when it is none of the severities."""
+    word = "".join((value or "").split()).lower()
+    word = f"sev{word}" if word.isdigit() else word
+    return word if word in SEVERITIES else None
+
+
 def validate(core: Core, playbook_id: str, summary: str, severity: str | None = None):
     """Check a declaration without touching the database (so a listener can answer a mistake
     in its ack); returns the playbook, the cleaned summary and the severity."""
     playbook = core.playbooks.get(playbook_id)
     if playbook is None:
-        raise NotFound(f"There is no playbook `{playbook_id}`. Playbooks: {playbook_list(core)}.")
+        raise NotFound(no_such("playbook", playbook_id, sorted(core.playbooks)))
     summary = " ".join(summary.split())
     if not summary:
         raise InvalidInput(
@@ -68,6 +76,7 @@ def declare(
     actor: str,
     severity: str | None = None,
     channel_id: str | None = None,
+    response_url: str | None = None,
 ) -> Declared:
     from ..clocks.arming import arm_clock
 
@@ -117,7 +126,9 @@ def declare(
         for member, reason in people.items():
             session.add(Participant(incident_id=incident.id, user_id=member, reason=reason, added_at=now))
         arm_clock(core, session, incident, "declared")
-        enqueue(session, "provision", {"incident": incident.id}, incident_id=incident.id,
+        # The response_url lets provisioning replace the confirmation with the linked channel.
+        provision = {"incident": incident.id, **({"response_url": response_url} if response_url else {})}
+        enqueue(session, "provision", provision, incident_id=incident.id,
                 dedup_key=f"provision:{incident.id}")
         lead = next((u for role, u in ((r, core.config.roles.get(r)) for r in playbook.roles)
                      if role == "incident_lead" and u and u.users), None)

@@ -15,6 +15,7 @@ from ..db.models import Incident, Participant, RoleAssignment
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..outcomes import Outcome
 from ..policy import mutation
+from ..suggest import no_such
 from ..timeline.store import append, lock_incident
 from . import ref
 from .checklist import request_refresh
@@ -90,7 +91,7 @@ def assign(core: Core, incident_id: int, actor: str, role: str, user: str | None
             raise InvalidInput(f"{ref(incident_id)} is closed.")
         roles = known_roles(core, incident)
         if role not in roles:
-            raise InvalidInput(f"There is no role `{role}`. Roles: {', '.join(f'`{r}`' for r in roles)}.")
+            raise InvalidInput(no_such("role", role, roles))
         if user is not None and guarded_role(core, incident, role) and not in_pool(core, role, user):
             raise Forbidden(f"{core.role_label(role)} in {ref(incident_id)} goes only to the people configured for it "
                             f"(roles.{role}.users or its user group in the organisation config): its holders see "

@@ -15,6 +15,7 @@ from bot.errors import SlackError
 
 from ..clocks.dispatcher import Retry
 from ..clocks.now import utcnow
+from ..clocks.outbox import enqueue
 from ..core import Core
 from ..db.models import Incident, Participant, Task
 from ..timeline.store import append
@@ -39,9 +40,34 @@ def provision_task(core: Core, task: Task) -> None:
         _ensure_checklist(core, incident_id, retrying=task.attempts > 1)
         _ensure_topic(core, incident_id)
         _ensure_invited(core, incident_id)
-        _finish(core, incident_id)
+        _finish(core, incident_id, task.payload.get("response_url"))
     except SlackError as err:
         raise Retry(str(err)) from None
+
+
+def declared_ready_task(core: Core, task: Task) -> None:
+    """Tell the declarer their channel is open, linked, with an Open button: replacing the
+    command's confirmation through its response_url when there is one, else ephemerally where
+    they declared (or by DM). An ephemeral message cannot be looked up, so after a crash between
+    posting and recording the declarer may see it twice; never a channel message."""
+    p = task.payload
+    with core.db.read() as session:
+        incident = session.get(Incident, p["incident"])
+        playbook = core.playbooks.get(incident.playbook_id)
+        context = {"ref": ref(incident.id), "playbook_title": playbook.title if playbook else incident.playbook_id,
+                   "severity": incident.severity, "channel_id": incident.channel_id}
+    if not context["channel_id"] or incident.status == "closed":
+        return
+    text = core.render.text("slack/declared_ready.txt.j2", **context).strip()
+    blocks = core.render.blocks("slack/declared_ready.json.j2", text=text,
+                                url=core.gateway.channel_url(context["channel_id"]))
+    if p.get("response_url") and task.attempts <= 2:
+        try:
+            core.gateway.respond(p["response_url"], text, blocks)
+            return
+        except SlackError:
+            pass  # expired or used up: say it the other way
+    core.gateway.tell(p.get("channel"), p["user"], text, blocks)
 
 
 def _load(core: Core, incident_id: int) -> Incident:
@@ -219,8 +245,15 @@ def _find_posted_checklist(core: Core, incident: Incident) -> str | None:
     return None
 
 
-def _finish(core: Core, incident_id: int) -> None:
+def _finish(core: Core, incident_id: int, response_url: str | None = None) -> None:
     with core.db.tx() as session:
         incident = session.get(Incident, incident_id)
         if incident.provisioned_at is None:
             incident.provisioned_at = utcnow()
+            declarer = session.scalars(select(Participant).where(
+                Participant.incident_id == incident_id, Participant.user_id == incident.declared_by,
+                Participant.left_at.is_(None))).first()
+            if declarer is not None:  # the confirmation again, now with the channel linked
+                enqueue(session, "declared_ready", {"incident": incident_id, "user": incident.declared_by,
+                                                    "channel": incident.declared_in, "response_url": response_url},
+                        incident_id=incident_id, dedup_key=f"declared_ready:{incident_id}")

@@ -18,6 +18,7 @@ from ..errors import InvalidInput, NotFound
 from ..field_types import FIELD_TYPES
 from ..outcomes import Outcome
 from ..policy import authorize, mutation
+from ..suggest import no_such
 from ..timeline.store import append, lock_incident
 from . import ref
 from .checklist import request_refresh
@@ -31,8 +32,7 @@ def step_definition(core: Core, incident_id: int, step_id: str):
     for step in playbook.steps:
         if step.id == step_id:
             return step
-    known = ", ".join(f"`{s.id}`" for s in playbook.steps)
-    raise NotFound(f"{ref(incident_id)} has no step `{step_id}`. Steps: {known}.")
+    raise NotFound(no_such("step", step_id, [s.id for s in playbook.steps], prefix=ref(incident_id)))
 
 
 def missing_fields(core: Core, incident_id: int, step_id: str, values: dict[str, str]) -> list[str]:

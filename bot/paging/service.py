@@ -29,6 +29,7 @@ from ..incidents.views import role_holders
 from ..outcomes import Outcome
 from ..policy import mutation
 from ..render import mrkdwn_escape
+from ..suggest import no_such
 from ..timeline.store import append, lock_incident
 from .base import DeliveryError, PageNotice
 from .retry import backoff
@@ -132,7 +133,7 @@ def page_by_hand(core: Core, incident_id: int, actor: str, role: str, reason: st
             raise InvalidInput(f"{ref(incident_id)} is closed.")
         known = sorted(set(core.config.roles) | set(core.playbook(incident.playbook_id).roles))
         if role not in known:
-            raise InvalidInput(f"There is no role `{role}`. Roles: {', '.join(f'`{r}`' for r in known)}.")
+            raise InvalidInput(no_such("role", role, known))
         page = open_page(core, session, incident, role, reason, user)
         request_refresh(session, incident)
         page_id = page.id

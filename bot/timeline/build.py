@@ -44,6 +44,13 @@ def build_review(core: Core, incident_id: int) -> IncidentReview:
         people = list(session.scalars(select(Participant.user_id).where(Participant.incident_id == incident_id)))
         responders = [ResponderView(user_id=u, display=_display(core, u), roles=roles_of.get(u, []))
                       for u in dict.fromkeys(people + list(roles_of))]
+        events = load_events(session, incident_id)
+        named = {r.user_id for r in responders}
+        others = {}
+        for event in events:  # actors and message authors who are not responders (any more)
+            for user in (event.actor, event.data.get("author"), event.data.get("user")):
+                if isinstance(user, str) and user[:1] in "UW" and user not in named and user not in others:
+                    others[user] = _display(core, user)
         steps_def = playbook.steps if playbook else []
         steps = []
         for step in steps_def:
@@ -94,8 +101,10 @@ def build_review(core: Core, incident_id: int) -> IncidentReview:
             # T0: the first confirmation, however often it was undone and redone since.
             confirmed_at=first_done.get(first.step_id) if first is not None and first.state == "done" else None,
             resolved_at=incident.resolved_at, closed_at=incident.closed_at, resolution=incident.resolution,
-            channel_id=incident.channel_id, responders=responders, steps=steps, deadlines=deadlines,
-            pages=pages, events=events, generated_at=utcnow(),
+            channel_id=incident.channel_id, channel_name=incident.channel_name, responders=responders,
+            people=others, role_labels={role: core.role_label(role) for role in
+                                        set(core.config.roles) | set(playbook.roles if playbook else [])},
+            steps=steps, deadlines=deadlines, pages=pages, events=events, generated_at=utcnow(),
         )
     # After the read: the time zones may need Slack, which should not hold a database connection.
     return replace(review, responder_hours=_role_hours(core, events, roles_of))
@@ -115,5 +124,18 @@ def _role_hours(core: Core, events: list[EventView], roles_of: dict[str, list[st
 
 
 def _display(core: Core, user: str) -> str:
+    """The config's name for `user`, else Slack's (display name, real name; the gateway caches
+    users.info), else the id. The CLI has no Slack: config names or ids there."""
     person = core.config.people.get(user)
-    return person.name if person is not None and person.name else user
+    if person is not None and person.name:
+        return person.name
+    if core.gateway is not None and user[:1] in "UW" and len(user) <= 20:
+        try:
+            info = core.gateway.user(user) or {}
+        except Exception:  # noqa: BLE001 (Slack unreachable: the id will do)
+            info = {}
+        profile = info.get("profile") or {}
+        for name in (profile.get("display_name"), info.get("real_name"), profile.get("real_name"), info.get("name")):
+            if isinstance(name, str) and name.strip():
+                return name.strip()[:80]
+    return user

@@ -26,8 +26,10 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import jinja2
+from markupsafe import Markup
 
 from bot.timeline import chain
 from bot.timeline.review import (
@@ -42,6 +44,7 @@ from bot.timeline.review import (
     report_records,
     review_meeting_due,
     skipped_steps,
+    utc,
 )
 
 Format = Literal["md", "html", "json", "csv"]
@@ -353,7 +356,33 @@ def environment(
 # --------------------------------------------------------------------------- review context
 
 
-def review_context(review: IncidentReview) -> dict[str, Any]:
+# The bot's own bookkeeping: folded on the review page (a <details>), so the people's actions read
+# as a story. Failures (invite_failed, page_failed, timeline_export_failed, …) stay in view.
+SYSTEM_KINDS = frozenset({
+    "channel_created", "channel_archived", "topic_set", "checklist_posted", "checklist_pinned",
+    "member_invited", "member_joined", "member_left", "step_activated", "step_waiting",
+    "timer_armed", "timer_fired", "timer_cancelled", "timer_kept", "reminder_sent",
+    "timeline_exported", "timeline_link", "page_opened", "page_resolved",
+})
+
+
+def _when(tz: ZoneInfo | None):
+    """`<time datetime="…Z" title="… UTC">` showing the time in the reader's zone (their Slack
+    time zone on the served page; UTC in a file, where there is no reader to ask)."""
+
+    def when(at: datetime | None, *, short: bool = False) -> Markup:
+        if at is None:
+            return Markup("")
+        moment = utc(at)
+        shown = moment.astimezone(tz) if tz is not None else moment
+        text = shown.strftime("%Y-%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S") + " " + (shown.tzname() or "UTC")
+        return Markup('<time datetime="{}" title="{}">{}</time>').format(
+            chain.format_at(moment), format_utc(moment), text)
+
+    return when
+
+
+def review_context(review: IncidentReview, reader_tz: ZoneInfo | None = None) -> dict[str, Any]:
     """Everything the review templates may use."""
     events = review.ordered_events()
     integrity = chain.verify([event.to_json() for event in events])
@@ -377,6 +406,12 @@ def review_context(review: IncidentReview) -> dict[str, Any]:
         "plain": lambda text: slack_plain(text, review.display_name),
         "statement": NO_CONTENT_STATEMENT,
         "corrected_by": corrected_by(events),
+        "when": _when(reader_tz),
+        "zone": (reader_tz.key if reader_tz is not None else "UTC"),
+        "role": review.role_label,
+        "system_kinds": SYSTEM_KINDS,
+        "people_events": [e for e in events if e.kind not in SYSTEM_KINDS],
+        "system_events": [e for e in events if e.kind in SYSTEM_KINDS],
     }
 
 
@@ -394,12 +429,13 @@ def render_markdown(review: IncidentReview, *, template_dir: Path | None = None)
     return template.render(review_context(review))
 
 
-def render_html(review: IncidentReview, *, template_dir: Path | None = None) -> str:
+def render_html(review: IncidentReview, *, template_dir: Path | None = None, reader_tz: ZoneInfo | None = None) -> str:
     template = environment("html", template_dir).get_template(HTML_TEMPLATE)
-    return template.render(review_context(review))
+    return template.render(review_context(review, reader_tz))
 
 
-def render(review: IncidentReview, fmt: Format | str, *, template_dir: Path | None = None) -> str:
+def render(review: IncidentReview, fmt: Format | str, *, template_dir: Path | None = None,
+           reader_tz: ZoneInfo | None = None) -> str:
     """The incident's timeline (json, csv) or post-incident review (md, html) as text."""
     _check_format(fmt)
     if fmt == "json":
@@ -408,4 +444,4 @@ def render(review: IncidentReview, fmt: Format | str, *, template_dir: Path | No
         return render_csv(review)
     if fmt == "md":
         return render_markdown(review, template_dir=template_dir)
-    return render_html(review, template_dir=template_dir)
+    return render_html(review, template_dir=template_dir, reader_tz=reader_tz)

@@ -203,7 +203,10 @@ class IncidentReview:
     closed_at: datetime | None = None
     resolution: str | None = None
     channel_id: str | None = None
+    channel_name: str | None = None  # "inc-7-csam-report", shown as #inc-7-csam-report
     responders: list[ResponderView] = field(default_factory=list)
+    people: dict[str, str] = field(default_factory=dict)  # names of others the timeline names (authors, actors)
+    role_labels: dict[str, str] = field(default_factory=dict)  # role id → the config's label
     steps: list[StepView] = field(default_factory=list)
     deadlines: list[DeadlineView] = field(default_factory=list)
     pages: list[PageView] = field(default_factory=list)
@@ -227,7 +230,11 @@ class IncidentReview:
 
     @cached_property
     def _names(self) -> dict[str, str]:
-        return {r.user_id: r.display or r.user_id for r in self.responders}
+        return {**self.people, **{r.user_id: r.display or r.user_id for r in self.responders}}
+
+    def role_label(self, role: str | None) -> str:
+        """The config's label of a role ("Child-safety specialist"), or its id."""
+        return self.role_labels.get(role or "", role or "")
 
     def display_name(self, user_id: str | None) -> str | None:
         """The responder's display name for ``user_id``, or the id itself."""

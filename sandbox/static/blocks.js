@@ -30,7 +30,14 @@ const Blocks = (() => {
         b.type = "button";
         b.addEventListener("click", () => {
           const href = elem.url && Mrkdwn.safeHref(elem.url);
-          if (href) window.open(href, "_blank", "noopener");
+          // Slack's link to a channel (app_redirect) opens that channel of this sandbox.
+          const redirect = elem.url && /^https:\/\/slack\.com\/app_redirect\?(.*)$/.exec(elem.url);
+          const channel = redirect && new URLSearchParams(redirect[1]).get("channel");
+          if (channel && /^[CGD][A-Z0-9]+$/.test(channel)) {
+            localStorage.setItem("sandbox.channel", channel);
+            window.location.hash = channel;
+            window.location.reload();
+          } else if (href) window.open(href, "_blank", "noopener");
           b.disabled = true;
           Promise.resolve(act(elem.value === undefined ? null : elem.value)).finally(() => { b.disabled = false; });
         });
