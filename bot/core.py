@@ -10,6 +10,7 @@ from typing import Any
 from .clocks.dispatcher import Dispatcher
 from .config import OrgConfig
 from .db.engine import Database
+from .metrics import NO_METRICS, Metrics
 from .playbooks import Playbook
 from .render import Renderer
 from .settings import Settings
@@ -27,6 +28,8 @@ class Core:
     backends: dict = field(default_factory=dict)  # paging backends by name (not Slack)
     # Aims the scheduler at a timer's due time (wired to APScheduler by the app factory).
     wake: Callable[[datetime | None], None] = field(default=lambda due: None)
+    # Where the core reports durations and counts (bot.metrics; Prometheus in the runtime).
+    metrics: Metrics = field(default=NO_METRICS)
 
     # When Slack last confirmed that someone is in a channel (bot.policy): checked again after a minute.
     membership_seen: dict[tuple[str, str], float] = field(default_factory=dict)

@@ -138,5 +138,43 @@ def create_web(core: Core, bolt: App, clockwork: Clockwork, signing_secret: str)
                                                        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
         return response
 
+    @web.get("/reports")
+    def report_page():
+        from bot.reports.build import build_report
+        from bot.reports.period import period_of
+        from bot.reports.render import render as render_report
+        from bot.reports.service import scope
+
+        secret = link_secret(core.settings)
+        playbook = request.args.get("playbook") or None
+        try:
+            period = period_of(request.args.get("from"), request.args.get("to"), utcnow().date())
+        except DomainError as err:
+            return Response(f"{err}\n", status=400, mimetype="text/plain")
+        try:
+            if not secret:
+                raise links.LinkError(links.FORGED, "this bot has no secret to sign links")
+            user = links.check_report_link(secret, scope(period, playbook), request.args.get(links.TOKEN_PARAM, ""),
+                                           utcnow())
+        except links.LinkError as err:
+            return Response(f"This link is not valid ({err.reason}). Ask the bot for a new one with "
+                            "/incident report.\n", status=403, mimetype="text/plain")
+        try:  # the link is personal: someone who is no longer a lead cannot use it
+            report = build_report(core, user, period, playbook=playbook)
+        except DomainError:
+            return Response("This link was given to someone who may no longer read reports.\n", status=403,
+                            mimetype="text/plain")
+        return _private_page(render_report(report, "html", template_dir=core.settings.templates_dir))
+
     return web
+
+
+def _private_page(body: str) -> Response:
+    response = Response(body, mimetype="text/html")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                                                   "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+    return response
 
