@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 NAMED = re.compile(r"^(?:INC-|#)?([0-9]{1,9})$", re.IGNORECASE)
 NAMED_REF = re.compile(r"^INC-([0-9]{1,9})$", re.IGNORECASE)
 # Subcommands that never concern one incident.
-NO_INCIDENT = {"declare", "help", "list", "ack", "wellbeing", "break"}
+NO_INCIDENT = {"declare", "help", "list", "ack", "wellbeing", "break", "report"}
 # Subcommands whose first argument is free text.
 FREE_TEXT = {"note", "resolve"}
 
@@ -60,8 +60,8 @@ def _named_in_payload(body: dict[str, Any]) -> int | None:
         if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
             raise InvalidInput("That button is out of date; use `/incident status`.")
         value = actions[0].get("value")
-        if actions[0].get("action_id") == "page_ack":
-            return None  # a page id, checked against who was paged
+        if actions[0].get("action_id") in ("page_ack", "home_declare"):
+            return None  # a page id, checked against who was paged; the Home tab's Declare
         number = str(value or "").partition(":")[0]
         if not (match := NAMED.match(number)):
             raise InvalidInput("That button is out of date; use `/incident status`.")

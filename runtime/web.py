@@ -15,7 +15,7 @@ from sqlalchemy import func, select, text
 from bot.clocks.now import utcnow
 from bot.clocks.scheduler import Clockwork
 from bot.core import Core
-from bot.db.models import Incident, Page, Task, Timer
+from bot.db.models import Timer
 from bot.errors import DomainError, NotFound
 from bot.incidents.queries import check_access
 from bot.timeline import export, links
@@ -89,21 +89,10 @@ def create_web(core: Core, bolt: App, clockwork: Clockwork, signing_secret: str)
 
     @web.get("/metrics")
     def metrics():
-        with core.db.read() as session:
-            lines = []
-            for status, count in session.execute(select(Incident.status, func.count()).group_by(Incident.status)):
-                lines.append(f'safeguard_incidents{{status="{status}"}} {count}')
-            for state, count in session.execute(select(Timer.state, func.count()).group_by(Timer.state)):
-                lines.append(f'safeguard_timers{{state="{state}"}} {count}')
-            for state, count in session.execute(select(Task.state, func.count()).group_by(Task.state)):
-                lines.append(f'safeguard_tasks{{state="{state}"}} {count}')
-            for state, count in session.execute(select(Page.state, func.count()).group_by(Page.state)):
-                lines.append(f'safeguard_pages{{state="{state}"}} {count}')
-        header = ["# HELP safeguard_incidents Incidents by status.", "# TYPE safeguard_incidents gauge",
-                  "# HELP safeguard_timers Timers by state.", "# TYPE safeguard_timers gauge",
-                  "# HELP safeguard_tasks Outbox tasks by state (dead = gave up).", "# TYPE safeguard_tasks gauge",
-                  "# HELP safeguard_pages Pages by state.", "# TYPE safeguard_pages gauge"]
-        return Response("\n".join(header + lines) + "\n", mimetype="text/plain; version=0.0.4")
+        # prometheus_client's exposition of this bot's own registry (runtime/metrics.py).
+        exposition = getattr(core.metrics, "exposition", None)
+        body = exposition() if exposition is not None else b""
+        return Response(body, mimetype="text/plain; version=0.0.4")
 
     @web.get("/incidents/<int:number>")
     def timeline_page(number: int):

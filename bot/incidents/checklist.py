@@ -35,6 +35,9 @@ def request_refresh(session: Session, incident: Incident) -> None:
     if enqueue(session, "refresh_checklist", {"incident": incident.id}, incident_id=incident.id,
                not_before=when, dedup_key=f"refresh:{incident.id}"):
         incident.checklist_rendered_at = when
+    from ..home import request_home_for_incident  # (home reads incidents: imported late)
+
+    request_home_for_incident(session, incident)  # what people see on their Home tab changed too
 
 
 def refresh_task(core: Core, task: Task) -> None:
