@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from .clocks.now import utcnow
 from .clocks.outbox import enqueue
 from .core import Core
-from .db.models import Incident, Page, Participant, RoleAssignment, StepState, Task, Timer
+from .db.models import Page, Participant, RoleAssignment, StepState, Task, Timer
 from .errors import SlackError
 from .incidents import ref
 from .incidents.queries import list_open
@@ -136,10 +136,10 @@ def request_home(session: Session, users: list[str] | set[str]) -> None:
         enqueue(session, "publish_home", {"user": user}, not_before=when, dedup_key=f"home:{user}")
 
 
-def request_home_for_incident(session: Session, incident: Incident) -> None:
+def request_home_for_incident(session: Session, incident_id: int) -> None:
     """Everyone in the incident: their steps, deadlines or pages may have changed."""
     request_home(session, set(session.scalars(select(Participant.user_id).where(
-        Participant.incident_id == incident.id, Participant.left_at.is_(None)))))
+        Participant.incident_id == incident_id, Participant.left_at.is_(None)))))
 
 
 def publish_task(core: Core, task: Task) -> None:

@@ -35,13 +35,16 @@ def request_refresh(session: Session, incident: Incident) -> None:
     if enqueue(session, "refresh_checklist", {"incident": incident.id}, incident_id=incident.id,
                not_before=when, dedup_key=f"refresh:{incident.id}"):
         incident.checklist_rendered_at = when
-    from ..home import request_home_for_incident  # (home reads incidents: imported late)
-
-    request_home_for_incident(session, incident)  # what people see on their Home tab changed too
 
 
 def refresh_task(core: Core, task: Task) -> None:
     incident_id = task.payload["incident"]
+    from ..home import request_home_for_incident  # (home reads incidents: imported late)
+
+    # What its people see on their Home tabs changed too (asked here, after the click's own
+    # transaction, so a click costs no more writes; folded per person like the checklist).
+    with core.db.tx() as session:
+        request_home_for_incident(session, incident_id)
     with core.db.read() as session:
         incident = session.get(Incident, incident_id)
         if incident is None or incident.checklist_ts is None or incident.channel_id is None:

@@ -88,29 +88,32 @@ def build_report(core: Core, viewer: str, period: Period, *, playbook: str | Non
     in_period = select(Incident.id).where(*where).scalar_subquery()
 
     with core.db.read() as session:
-        incidents = {row.id: row for row in session.execute(
+        conn = session.connection()  # Core rows: no ORM loading for 200,000 of them
+        incidents = {row.id: row for row in conn.execute(
             select(Incident.id, Incident.playbook_id, Incident.severity, Incident.declared_at).where(*where))}
+        # (JSON fields are read by the database: decoding every row's JSON in Python was most of the time.)
         first_done: dict[tuple[int, str], datetime] = {}
-        for incident_id, at, data in session.execute(
-                select(TimelineEvent.incident_id, TimelineEvent.at, TimelineEvent.data)
+        for incident_id, at, step in conn.execute(
+                select(TimelineEvent.incident_id, TimelineEvent.at, TimelineEvent.data["step"].as_string())
                 .where(TimelineEvent.kind == "step_done", TimelineEvent.incident_id.in_(in_period))
                 .order_by(TimelineEvent.incident_id, TimelineEvent.seq)):
-            first_done.setdefault((incident_id, str((data or {}).get("step"))), at)
-        states = {(r.incident_id, r.step_id): r.state for r in session.execute(
+            first_done.setdefault((incident_id, step), at)
+        states = {(r.incident_id, r.step_id): r.state for r in conn.execute(
             select(StepState.incident_id, StepState.step_id, StepState.state)
-            .where(StepState.incident_id.in_(in_period)))}
+            .where(StepState.incident_id.in_(in_period), StepState.state.in_(("done", "skipped"))))}
         # One clock per playbook timer: the latest arming of each (an Undo arms it again).
         clocks: dict[tuple, object] = {}
-        for timer in session.execute(
-                select(Timer.id, Timer.incident_id, Timer.step_id, Timer.kind, Timer.target, Timer.spec,
+        for timer in conn.execute(
+                select(Timer.id, Timer.incident_id, Timer.step_id, Timer.kind, Timer.target,
+                       Timer.spec["index"].as_integer().label("index"), Timer.spec["after"].as_string().label("after"),
+                       Timer.spec["from"].as_string().label("origin"), Timer.spec["basis"].as_string().label("basis"),
                        Timer.due_at, Timer.state)
                 .where(Timer.kind.in_(("remind", "page")), Timer.step_id.is_not(None),
                        Timer.incident_id.in_(in_period)).order_by(Timer.id)):
-            spec = timer.spec or {}
-            clocks[(timer.incident_id, timer.step_id, spec.get("index"), timer.kind, timer.target)] = timer
-        pages = list(session.execute(select(Page.role, Page.level, Page.state, Page.created_at, Page.acked_at)
+            clocks[(timer[1], timer[2], timer[5], timer[3], timer[4])] = timer
+        pages = list(conn.execute(select(Page.role, Page.level, Page.state, Page.created_at, Page.acked_at)
                                      .where(Page.incident_id.in_(in_period))))
-        closes = list(session.execute(select(TimelineEvent.incident_id, TimelineEvent.at, TimelineEvent.data)
+        closes = list(conn.execute(select(TimelineEvent.incident_id, TimelineEvent.at, TimelineEvent.data)
                                       .where(TimelineEvent.kind == "closed", TimelineEvent.incident_id.in_(in_period))
                                       .order_by(TimelineEvent.incident_id, TimelineEvent.seq)))
         holds = _holds(core, session, playbook, as_of)
@@ -122,6 +125,7 @@ def build_report(core: Core, viewer: str, period: Period, *, playbook: str | Non
     }
 
     # Declaration → T0 → each report.
+    reporting = {pb: report_steps(book) for pb, book in core.playbooks.items()}
     to_t0: dict[str, list[float]] = defaultdict(list)
     to_report: dict[tuple[str, str], list[float]] = defaultdict(list)
     filings: list[Filing] = []
@@ -134,7 +138,7 @@ def build_report(core: Core, viewer: str, period: Period, *, playbook: str | Non
         if t0 is None:
             continue
         to_t0[row.playbook_id].append((t0 - row.declared_at).total_seconds())
-        for step in report_steps(book):
+        for step in reporting[row.playbook_id]:
             filed = first_done.get((number, step)) if states.get((number, step)) == "done" else None
             if filed is not None:
                 seconds = (filed - t0).total_seconds()
@@ -144,25 +148,34 @@ def build_report(core: Core, viewer: str, period: Period, *, playbook: str | Non
     timings += [TimingRow(pb, "t0_to_report", step, Spread.of(v)) for (pb, step), v in sorted(to_report.items())]
 
     # Clocks.
-    by_clock: dict[tuple[str, str, str, str], ClockCounts] = defaultdict(ClockCounts)
+    tally: Counter = Counter()  # (clock, result) → how many
     clock_index: dict[tuple[str, str, str, str], int] = {}
-    totals = {LEGAL: ClockCounts(), INTERNAL: ClockCounts()}
-    for (number, step, _index, kind, target), timer in clocks.items():
-        spec = timer.spec or {}
+    names: dict[tuple, tuple[str, str]] = {}  # a clock's name and kind, worked out once per kind of clock
+    for (number, step, index, kind, target), timer in clocks.items():
+        _, _, _, _, _, _, after, origin, basis, due_at, state = timer
         met = first_done.get((number, step)) if states.get((number, step)) == "done" else None
         if met is not None:
-            result = "on_time" if met <= timer.due_at else "late"
-        elif timer.state == "fired" or (timer.state == "pending" and timer.due_at <= as_of):
+            result = "on_time" if met <= due_at else "late"
+        elif state == "fired" or (state == "pending" and due_at <= as_of):
             result = "missed"
-        elif timer.state == "cancelled":
+        elif state == "cancelled":
             result = "cancelled"
         else:
             result = "open"
-        legal = _kind(spec.get("basis", ""))
-        key = (incidents[number].playbook_id, step, _clock_name(kind, target, spec), legal)
-        by_clock[key].add(result)
-        clock_index.setdefault(key, spec.get("index") if isinstance(spec.get("index"), int) else 99)
-        totals[legal].add(result)
+        shape = (kind, target, after, origin, basis)
+        if shape not in names:
+            names[shape] = (_clock_name(kind, target, {"after": after or "?", "from": origin or "declared"}),
+                            _kind(basis or ""))
+        name, legal = names[shape]
+        key = (incidents[number].playbook_id, step, name, legal)
+        tally[key, result] += 1
+        if key not in clock_index:
+            clock_index[key] = index if isinstance(index, int) else 99
+    by_clock: dict[tuple[str, str, str, str], ClockCounts] = defaultdict(ClockCounts)
+    totals = {LEGAL: ClockCounts(), INTERNAL: ClockCounts()}
+    for (key, result), n in tally.items():
+        for counts_of in (by_clock[key], totals[key[3]]):
+            setattr(counts_of, result, getattr(counts_of, result) + n)
     order = {pb: {s.id: i for i, s in enumerate(book.steps)} for pb, book in core.playbooks.items()}
     report_kwargs["clocks"] = [
         ClockRow(pb, step, name, legal, c) for (pb, step, name, legal), c in
