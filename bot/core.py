@@ -33,6 +33,9 @@ class Core:
 
     # When Slack last confirmed that someone is in a channel (bot.policy): checked again after a minute.
     membership_seen: dict[tuple[str, str], float] = field(default_factory=dict)
+    # Who opened the Home tab since this process started: only their tabs are published again when
+    # something changes (everyone else's would be work for nobody; opening the tab publishes it).
+    home_seen: set[str] = field(default_factory=set)
     members_cursor: int = 0  # where the next membership check starts (incidents.people.reconcile)
 
     # An incident's playbook never changes: remembered, so a click costs no read to learn it.

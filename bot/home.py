@@ -31,7 +31,8 @@ MAX_INCIDENTS, MAX_STEPS, MAX_PAGES = 15, 5, 10  # a Home tab holds at most 100 
 class HomeStep:
     id: str
     title: str
-    due_at: datetime | None  # the step's next clock
+    due_at: datetime | None  # the step's earliest clock still running or run out (as the checklist shows it)
+    overdue: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def home_view(core: Core, user: str, now: datetime | None = None) -> HomeView:
         mine = set(session.scalars(select(Participant.incident_id).where(
             Participant.user_id == user, Participant.left_at.is_(None))))
         mine |= set(session.scalars(select(RoleAssignment.incident_id).where(RoleAssignment.user_id == user)))
-    listed = [i for i in list_open(core, user) if i.number in mine]  # the policy decides what is shown
+    listed = list_open(core, user, only=mine)  # the policy decides what is shown
     shown = listed[-MAX_INCIDENTS:][::-1]  # the newest first
     incidents = []
     with core.db.read() as session:
@@ -95,12 +96,13 @@ def home_view(core: Core, user: str, now: datetime | None = None) -> HomeView:
                 roles = my_roles(core, session, item.number, user)
                 due = dict(session.execute(
                     select(Timer.step_id, func.min(Timer.due_at)).where(
-                        Timer.incident_id == item.number, Timer.state == "pending",
+                        Timer.incident_id == item.number, Timer.state.in_(("pending", "fired")),
                         Timer.kind.in_(("remind", "page")), Timer.step_id.is_not(None))
                     .group_by(Timer.step_id)).all())
                 active = set(session.scalars(select(StepState.step_id).where(
                     StepState.incident_id == item.number, StepState.state == "active")))
-                steps = [HomeStep(s.id, s.title, due.get(s.id)) for s in playbook.steps
+                steps = [HomeStep(s.id, s.title, due.get(s.id), due.get(s.id) is not None and due[s.id] <= now)
+                         for s in playbook.steps
                          if s.id in active and s.owner in roles][:MAX_STEPS]
             incidents.append(HomeIncident(item.number, item.ref, item.title, item.severity, item.playbook_title,
                                           item.channel_id, steps))
@@ -129,17 +131,29 @@ def publish(core: Core, user: str) -> None:
     core.gateway.publish_home(user, render_home(core, home_view(core, user)))
 
 
-def request_home(session: Session, users: list[str] | set[str]) -> None:
-    """Ask for these people's Home tabs to be published again, a moment from now (folded per person)."""
+def opened(core: Core, user: str) -> None:
+    """`user` opened the Home tab: publish it, and keep it current from now on."""
+    if len(core.home_seen) > 100_000:
+        core.home_seen.clear()
+    core.home_seen.add(user)
+    publish(core, user)
+
+
+def request_home(core: Core, session: Session, users: list[str] | set[str]) -> None:
+    """Ask for these people's Home tabs to be published again, a moment from now (folded per
+    person), for those who opened it since this process started."""
     when = utcnow() + DEBOUNCE
-    for user in sorted(set(u for u in users if u)):
+    for user in sorted(set(u for u in users if u in core.home_seen)):
         enqueue(session, "publish_home", {"user": user}, not_before=when, dedup_key=f"home:{user}")
 
 
-def request_home_for_incident(session: Session, incident_id: int) -> None:
-    """Everyone in the incident: their steps, deadlines or pages may have changed."""
-    request_home(session, set(session.scalars(select(Participant.user_id).where(
-        Participant.incident_id == incident_id, Participant.left_at.is_(None)))))
+def request_home_for_incident(core: Core, incident_id: int) -> None:
+    """Everyone in the incident who keeps a Home tab: their steps, deadlines or pages may have changed."""
+    if not core.home_seen:
+        return
+    with core.db.tx() as session:
+        request_home(core, session, set(session.scalars(select(Participant.user_id).where(
+            Participant.incident_id == incident_id, Participant.left_at.is_(None)))))
 
 
 def publish_task(core: Core, task: Task) -> None:

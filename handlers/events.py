@@ -76,7 +76,7 @@ def register(app: App, core: Core) -> list[str]:
         user = _text(event.get("user"))
         if user and event.get("tab", "home") == "home":
             try:  # what the person may see is the policy's (bot.home reads through it)
-                home.publish(core, user)
+                home.opened(core, user)
             except SlackError as err:
                 log.info("could not publish the Home tab: %s", err.code)
 

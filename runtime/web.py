@@ -16,7 +16,7 @@ from bot.clocks.now import utcnow
 from bot.clocks.scheduler import Clockwork
 from bot.core import Core
 from bot.db.models import Timer
-from bot.errors import DomainError, NotFound
+from bot.errors import DomainError, Forbidden, NotFound
 from bot.incidents.queries import check_access
 from bot.timeline import export, links
 from bot.timeline.build import build_review
@@ -150,9 +150,11 @@ def create_web(core: Core, bolt: App, clockwork: Clockwork, signing_secret: str)
                             "/incident report.\n", status=403, mimetype="text/plain")
         try:  # the link is personal: someone who is no longer a lead cannot use it
             report = build_report(core, user, period, playbook=playbook)
-        except DomainError:
+        except Forbidden:
             return Response("This link was given to someone who may no longer read reports.\n", status=403,
                             mimetype="text/plain")
+        except DomainError as err:  # a playbook since removed from the configuration
+            return Response(f"{err}\n", status=400, mimetype="text/plain")
         return _private_page(render_report(report, "html", template_dir=core.settings.templates_dir))
 
     return web

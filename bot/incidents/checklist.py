@@ -43,8 +43,7 @@ def refresh_task(core: Core, task: Task) -> None:
 
     # What its people see on their Home tabs changed too (asked here, after the click's own
     # transaction, so a click costs no more writes; folded per person like the checklist).
-    with core.db.tx() as session:
-        request_home_for_incident(session, incident_id)
+    request_home_for_incident(core, incident_id)
     with core.db.read() as session:
         incident = session.get(Incident, incident_id)
         if incident is None or incident.checklist_ts is None or incident.channel_id is None:

@@ -81,7 +81,7 @@ def _notify_level(core: Core, session, incident: Incident, page: Page, number: i
     users = _page_targets(session, incident, page.role, level, number)
     page.level, page.level_sent_at = number, utcnow()
     page.notified = list(dict.fromkeys(list(page.notified or []) + users))
-    request_home(session, users)  # the page waits on their Home tab, with its Acknowledge button
+    request_home(core, session, users)  # the page waits on their Home tab, with its Acknowledge button
     for backend in level.notify:
         if backend == "slack":
             for user in users:
@@ -185,7 +185,7 @@ def acknowledge(core: Core, actor: str, *, page_id: int | None = None, incident_
             to_incident_channel(session, incident, f":white_check_mark: <@{user}> acknowledged the page for "
                                                    f"{mrkdwn_escape(core.role_label(page.role))}.")
             request_refresh(session, incident)
-            request_home(session, page.notified or [])  # off everyone's Home tab it was on
+            request_home(core, session, page.notified or [])  # off everyone's Home tab it was on
         if not acked:
             raise InvalidInput("No open page is addressed to you.")
         pages_acked = [{"page": p.id, "incident": p.incident_id} for p in acked]
