@@ -18,9 +18,9 @@ What counts (the README says the same for people):
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import DateTime, select, type_coerce
 
 from ..clocks.now import utcnow
 from ..core import Core
@@ -86,32 +86,36 @@ def build_report(core: Core, viewer: str, period: Period, *, playbook: str | Non
     if playbook is not None:
         where.append(Incident.playbook_id == playbook)
     in_period = select(Incident.id).where(*where).scalar_subquery()
+    # Times are read naive (UTC) where there are tens of thousands of them: making each aware was
+    # a fifth of the time. Only differences and comparisons among them are taken.
+    naive_as_of = as_of.astimezone(UTC).replace(tzinfo=None)
 
     with core.db.read() as session:
         conn = session.connection()  # Core rows: no ORM loading for 200,000 of them
         incidents = {row.id: row for row in conn.execute(
-            select(Incident.id, Incident.playbook_id, Incident.severity, Incident.declared_at).where(*where))}
+            select(Incident.id, Incident.playbook_id, Incident.severity, _naive(Incident.declared_at))
+            .where(*where)).all()}
         # (JSON fields are read by the database: decoding every row's JSON in Python was most of the time.)
         first_done: dict[tuple[int, str], datetime] = {}
         for incident_id, at, step in conn.execute(
-                select(TimelineEvent.incident_id, TimelineEvent.at, TimelineEvent.data["step"].as_string())
+                select(TimelineEvent.incident_id, _naive(TimelineEvent.at), TimelineEvent.data["step"].as_string())
                 .where(TimelineEvent.kind == "step_done", TimelineEvent.incident_id.in_(in_period))
-                .order_by(TimelineEvent.incident_id, TimelineEvent.seq)):
+                .order_by(TimelineEvent.incident_id, TimelineEvent.seq)).all():
             first_done.setdefault((incident_id, step), at)
         states = {(r.incident_id, r.step_id): r.state for r in conn.execute(
             select(StepState.incident_id, StepState.step_id, StepState.state)
-            .where(StepState.incident_id.in_(in_period), StepState.state.in_(("done", "skipped"))))}
+            .where(StepState.incident_id.in_(in_period), StepState.state.in_(("done", "skipped")))).all()}
         # One clock per playbook timer: the latest arming of each (an Undo arms it again).
         clocks: dict[tuple, object] = {}
         for timer in conn.execute(
                 select(Timer.id, Timer.incident_id, Timer.step_id, Timer.kind, Timer.target,
-                       Timer.spec["index"].as_integer().label("index"), Timer.spec["after"].as_string().label("after"),
-                       Timer.spec["from"].as_string().label("origin"), Timer.spec["basis"].as_string().label("basis"),
-                       Timer.due_at, Timer.state)
+                       Timer.spec["index"].as_integer().label("index"), Timer.spec["basis"].as_string().label("basis"),
+                       _naive(Timer.due_at), Timer.state)
                 .where(Timer.kind.in_(("remind", "page")), Timer.step_id.is_not(None),
-                       Timer.incident_id.in_(in_period)).order_by(Timer.id)):
+                       Timer.incident_id.in_(in_period)).order_by(Timer.id)).all():
             clocks[(timer[1], timer[2], timer[5], timer[3], timer[4])] = timer
-        pages = list(conn.execute(select(Page.role, Page.level, Page.state, Page.created_at, Page.acked_at)
+        pages = list(conn.execute(select(Page.role, Page.level, Page.state, _naive(Page.created_at),
+                                         _naive(Page.acked_at))
                                      .where(Page.incident_id.in_(in_period))))
         closes = list(conn.execute(select(TimelineEvent.incident_id, TimelineEvent.at, TimelineEvent.data)
                                       .where(TimelineEvent.kind == "closed", TimelineEvent.incident_id.in_(in_period))
@@ -151,23 +155,27 @@ def build_report(core: Core, viewer: str, period: Period, *, playbook: str | Non
     tally: Counter = Counter()  # (clock, result) → how many
     clock_index: dict[tuple[str, str, str, str], int] = {}
     names: dict[tuple, tuple[str, str]] = {}  # a clock's name and kind, worked out once per kind of clock
+    defined = {(pb, s.id, i): t for pb, book in core.playbooks.items() for s in book.steps
+               for i, t in enumerate(s.timers)}
     for (number, step, index, kind, target), timer in clocks.items():
-        _, _, _, _, _, _, after, origin, basis, due_at, state = timer
+        _, _, _, _, _, _, basis, due_at, state = timer
         met = first_done.get((number, step)) if states.get((number, step)) == "done" else None
         if met is not None:
             result = "on_time" if met <= due_at else "late"
-        elif state == "fired" or (state == "pending" and due_at <= as_of):
+        elif state == "fired" or (state == "pending" and due_at <= naive_as_of):
             result = "missed"
         elif state == "cancelled":
             result = "cancelled"
         else:
             result = "open"
-        shape = (kind, target, after, origin, basis)
-        if shape not in names:
-            names[shape] = (_clock_name(kind, target, {"after": after or "?", "from": origin or "declared"}),
-                            _kind(basis or ""))
+        pb = incidents[number].playbook_id
+        shape = (pb, step, index, kind, target, basis)
+        if shape not in names:  # named after the playbook's timer; legal or not as it was armed
+            timer_def = defined.get((pb, step, index))
+            spec = {"after": _fmt(timer_def.after), "from": timer_def.from_} if timer_def else {}
+            names[shape] = (_clock_name(kind, target, spec), _kind(basis or ""))
         name, legal = names[shape]
-        key = (incidents[number].playbook_id, step, name, legal)
+        key = (pb, step, name, legal)
         tally[key, result] += 1
         if key not in clock_index:
             clock_index[key] = index if isinstance(index, int) else 99
@@ -215,12 +223,18 @@ def build_report(core: Core, viewer: str, period: Period, *, playbook: str | Non
     skips = [SkipRow(pb, step, len(nums), tuple(sorted(nums))) for (pb, step), nums in
              sorted(skipped.items(), key=lambda kv: (kv[0][0], order.get(kv[0][0], {}).get(kv[0][1], 99)))]
 
-    forced = [ForcedClose(number, incidents[number].playbook_id, at, tuple(data.get("open_legal_steps") or ()))
+    forced = [ForcedClose(number, incidents[number].playbook_id, at,
+                          tuple(data.get("open_legal_steps") or ()))
               for number, at, data in closes if (data or {}).get("forced") and number in incidents]
 
     return Report(period=period, playbook=playbook, generated_at=now, incidents=len(incidents),
                   timings=timings, clock_totals=totals, deadlines=deadlines, pages=page_rows, skips=skips,
                   forced_closes=forced, filings=filings, **report_kwargs)
+
+
+def _naive(column):
+    """A UTC time column read as it is stored (naive), without the aware conversion."""
+    return type_coerce(column, DateTime()).label(column.key)
 
 
 def _fmt(delta) -> str:
