@@ -17,6 +17,7 @@ from bot.db.engine import Database
 from bot.db.models import Incident, Page, Task, Timer
 
 log = logging.getLogger(__name__)
+# The classic text format, which every Prometheus reads (generate_latest writes it).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LABEL = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 

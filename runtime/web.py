@@ -22,6 +22,7 @@ from bot.timeline import export, links
 from bot.timeline.build import build_review
 from bot.timeline.service import link_secret
 from handlers.errors import new_error_id
+from runtime.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
 _GRACE = timedelta(seconds=30)
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def create_web(core: Core, bolt: App, clockwork: Clockwork, signing_secret: str)
         # prometheus_client's exposition of this bot's own registry (runtime/metrics.py).
         exposition = getattr(core.metrics, "exposition", None)
         body = exposition() if exposition is not None else b""
-        return Response(body, mimetype="text/plain; version=0.0.4")
+        return Response(body, content_type=METRICS_CONTENT_TYPE)
 
     @web.get("/incidents/<int:number>")
     def timeline_page(number: int):

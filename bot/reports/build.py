@@ -25,6 +25,7 @@ from sqlalchemy import DateTime, select, type_coerce
 from ..clocks.now import utcnow
 from ..core import Core
 from ..db.models import Incident, Page, StepState, TimelineEvent, Timer
+from ..durations import format_duration
 from ..errors import Forbidden, InvalidInput
 from ..metrics import FORBIDDEN
 from ..timeline.review import is_report_field, preservation_end
@@ -172,7 +173,7 @@ def build_report(core: Core, viewer: str, period: Period, *, playbook: str | Non
         shape = (pb, step, index, kind, target, basis)
         if shape not in names:  # named after the playbook's timer; legal or not as it was armed
             timer_def = defined.get((pb, step, index))
-            spec = {"after": _fmt(timer_def.after), "from": timer_def.from_} if timer_def else {}
+            spec = {"after": format_duration(timer_def.after), "from": timer_def.from_} if timer_def else {}
             names[shape] = (_clock_name(kind, target, spec), _kind(basis or ""))
         name, legal = names[shape]
         key = (pb, step, name, legal)
@@ -198,7 +199,7 @@ def build_report(core: Core, viewer: str, period: Period, *, playbook: str | Non
             for timer in book.step(step_id).timers:
                 if timer.from_ == book.steps[0].id:
                     deadlines.append(Deadline(pb, step_id, _clock_name(timer.kind, timer.target,
-                                              {"after": _fmt(timer.after), "from": timer.from_}),
+                                              {"after": format_duration(timer.after), "from": timer.from_}),
                                               _kind(timer.basis), timer.after.total_seconds()))
 
     # Pages per role.
@@ -235,12 +236,6 @@ def build_report(core: Core, viewer: str, period: Period, *, playbook: str | Non
 def _naive(column):
     """A UTC time column read as it is stored (naive), without the aware conversion."""
     return type_coerce(column, DateTime()).label(column.key)
-
-
-def _fmt(delta) -> str:
-    from ..durations import format_duration
-
-    return format_duration(delta)
 
 
 def _holds(core: Core, session, playbook: str | None, as_of: datetime) -> list[Hold]:
