@@ -1,4 +1,4 @@
-"""The compliance report in the core: a set of incidents with known timings, made through the
+"""The compliance report and the Home tab in the core: a set of incidents with known timings, made through the
 core's own functions under freezegun (tests/report_support.py), and every figure checked against
 values worked out by hand, in JSON, CSV, Markdown and HTML. Runs on SQLite and PostgreSQL.
 
@@ -24,18 +24,24 @@ import io
 import json
 import re
 import shutil
-from datetime import date
+from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 
 import pytest
 from click.testing import CliRunner
+from freezegun import freeze_time
+from sqlalchemy import select
 
+from bot.db.models import Task
 from bot.errors import Forbidden, InvalidInput
+from bot.home import home_view, render_home
+from bot.paging import service as pages
 from bot.reports.build import OPERATOR, build_report
 from bot.reports.period import Period, period_of
 from bot.reports.render import render
 from tests.report_support import (
     LEAD,
+    LEGAL,
     NOTE,
     NOW,
     SPEC,
@@ -260,18 +266,17 @@ def test_playbook_filter_and_periods(core):
         period_of("2026-11-02", "2026-11-01", today)
 
 
-def test_the_cli_prints_every_format_and_names_a_missing_database(core, monkeypatch, tmp_path):
+def test_the_cli_prints_the_report_and_names_a_missing_database(core, monkeypatch, tmp_path):
     from runtime.cli import main
     from tests.support import DEMO_CONFIG
 
+    if not core.db.is_sqlite:
+        pytest.skip("the command is the same on PostgreSQL (the figures are checked there above)")
     monkeypatch.setenv("SAFEGUARD_CONFIG", str(DEMO_CONFIG))
     monkeypatch.setenv("DATABASE_URL", core.settings.database_url)
     runner = CliRunner()
-    for fmt in ("md", "html", "csv", "json"):
-        result = runner.invoke(main, ["report", "--from", "2026-11-01", "--to", "2026-11-30", "--format", fmt])
-        assert result.exit_code == 0, result.output
-        assert result.output.startswith({"md": "# Safeguard report", "html": "<!DOCTYPE html>",
-                                         "csv": "section,", "json": "{"}[fmt])
+    result = runner.invoke(main, ["report", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "md"])
+    assert result.exit_code == 0 and result.output.startswith("# Safeguard report 2026-11-01 to 2026-11-30")
     result = runner.invoke(main, ["report", "--from", "2026-11-01", "--to", "2026-11-30", "--format", "json",
                                   "--playbook", "le-emergency-request"])
     assert json.loads(result.output)["incidents"] == 1
@@ -282,3 +287,42 @@ def test_the_cli_prints_every_format_and_names_a_missing_database(core, monkeypa
     result = runner.invoke(main, ["report"])
     assert result.exit_code == 1 and "no such database" in result.output and "Traceback" not in result.output
     assert not missing.exists()
+
+
+# -- the Home tab's content (bot/home.py), on the same incidents ----------------------------------
+
+def test_a_specialists_home_lists_their_incidents_steps_and_exposure(core):
+    with freeze_time("2026-11-30 12:00:00"):
+        view = home_view(core, SPEC)
+    # INC-3 is closed; INC-4's playbook does not invite specialists; INC-5 waits on no step of theirs
+    assert [i.number for i in view.incidents][:2] == [5, 2] and 1 in [i.number for i in view.incidents]
+    inc2 = next(i for i in view.incidents if i.number == 2)
+    assert inc2.title == SUMMARY and inc2.severity == "sev1"
+    # the specialist owns hash-share in INC-2 (active); its clock fell due a day after T0
+    assert [(s.id, s.due_at, s.overdue) for s in inc2.steps] == [
+        ("hash-share", datetime(2026, 11, 11, 10, tzinfo=UTC), True)]
+    assert view.pages == [] and view.exposure is not None and view.exposure.today == "0s"
+    blocks = render_home(core, view)
+    assert blocks["type"] == "home" and len(blocks["blocks"]) <= 100
+    text = json.dumps(blocks)
+    assert "Your viewing today (only you see this)" in text and "home_declare" in text and "hash-share" in text and "*overdue* since" in text
+
+
+def test_a_page_waits_on_the_home_tab_of_those_paged_and_asks_for_a_refresh(core):
+    from bot.incidents.declare import declare
+
+    core.home_seen.add(LEGAL)  # LEGAL opened the Home tab (SPEC did not: nothing is asked for them)
+    with freeze_time("2026-12-01 12:00:00"):  # after November: the report's figures stay as they are
+        number = declare(core, playbook_id="csam-report", summary=SUMMARY, actor=LEAD).number
+        pages.page_by_hand(core, number, LEAD, "legal", "look")
+        view = home_view(core, LEGAL)
+    assert [(p.ref, p.role_label, p.level) for p in view.pages] == [(f"INC-{number}", "Legal on-call", 1)]
+    assert view.exposure is None  # Legal is not in a viewing role: no exposure shown
+    blocks = json.dumps(render_home(core, view))
+    assert '"page_ack"' in blocks and f"INC-{number}" in blocks
+    with core.db.read() as session:
+        asked = [t.payload["user"] for t in session.scalars(select(Task).where(Task.kind == "publish_home"))]
+    assert asked == [LEGAL]  # the page's Home tab refresh is queued (debounced, one per person)
+    with freeze_time("2026-12-01 12:05:00"):
+        pages.acknowledge(core, LEGAL, incident_id=number)
+        assert home_view(core, LEGAL).pages == []
