@@ -14,10 +14,10 @@ from datetime import timedelta
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.clocks.now import utcnow
-from bot.db.models import Page
+from bot.db.models import Incident, Page
 from bot.reports.period import Period
 from bot.reports.service import scope
 from bot.timeline import links
@@ -142,8 +142,10 @@ def test_metrics_are_prometheus_and_move_after_a_declaration(ops):
     assert total(before, "safeguard_incidents", status="closed") == 1
     assert total(before, "safeguard_timer_lateness_seconds_count", clock="internal") >= 1  # fired at start
 
+    with ops.core.db.read() as session:
+        number = session.scalar(select(func.max(Incident.id))) + 1
     assert ops.driver.command(LEAD, "declare csam-report Hash match on upload 9911").ok
-    channel = ops.provisioned(6)
+    channel = ops.provisioned(number)
     assert ops.driver.command(LEAD, "page legal now please", channel=channel.id).ok
     ops.settle()
     assert ops.driver.command(LEGAL, "ack", channel=channel.id).ok
@@ -157,7 +159,8 @@ def test_metrics_are_prometheus_and_move_after_a_declaration(ops):
         total(before, "safeguard_slack_call_seconds_count", method="conversations.create") + 1
     assert total(after, "safeguard_outbox_lag_seconds_count", kind="provision") > \
         total(before, "safeguard_outbox_lag_seconds_count", kind="provision")
-    assert total(after, "safeguard_page_ack_seconds_count", role="legal") == 1
+    assert total(after, "safeguard_page_ack_seconds_count", role="legal") == \
+        total(before, "safeguard_page_ack_seconds_count", role="legal") + 1
     assert total(after, "safeguard_page_deliveries_total", backend="slack", outcome="sent") >= 1
     assert total(after, "safeguard_forbidden_actions_total", action="report") >= 1
     assert total(after, "safeguard_incidents", status="open") == total(before, "safeguard_incidents", status="open") + 1
@@ -174,7 +177,8 @@ def test_the_home_tab_is_published_when_opened_and_after_a_page(ops):
     spec_home = wait_for(lambda: ops.driver.home(SPEC), what="SPEC's Home tab")
     assert "Your viewing today (only you see this)" in str(spec_home.blocks)
 
-    number = 7 if ops.core.playbook_id_of(6) else 6
+    with ops.core.db.read() as session:
+        number = session.scalar(select(func.max(Incident.id))) + 1
     assert ops.driver.command(LEAD, "declare csam-report Hash match on upload 9912").ok
     channel = ops.provisioned(number)
     assert ops.driver.command(LEAD, "page legal look at this", channel=channel.id).ok
@@ -192,3 +196,8 @@ def test_the_home_tab_is_published_when_opened_and_after_a_page(ops):
     wait_for(lambda: f"page_{page_id}" not in str(ops.driver.home(LEGAL).blocks), timeout=15,
              what="the acknowledged page to leave the Home tab")
     assert "page_acked" in ops.kinds(number)
+
+    # the Declare button opens the declare modal
+    assert ops.driver.click_home(LEGAL, "home_declare").ok
+    stack = wait_for(lambda: ops.ws.view_stacks.get(LEGAL), what="the declare modal")
+    assert ops.ws.views[stack[-1]].callback_id == "declare"
