@@ -64,7 +64,8 @@ def register(app: App, core: Core) -> list[str]:
         value = str(body["actions"][0].get("value") or "")
         page_id = int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
         outcome = pages.acknowledge(core, context["actor"], page_id=page_id)
-        if body.get("response_url") or body.get("container", {}).get("type") != "view":
+        container = body.get("container") if isinstance(body.get("container"), dict) else {}
+        if body.get("response_url") or container.get("type") != "view":
             respond(text=say(core, outcome), response_type="ephemeral", replace_original=False)
         # (from the Home tab there is nowhere to answer: the tab is published again without the page)
 

@@ -175,7 +175,6 @@ def acknowledge(core: Core, actor: str, *, page_id: int | None = None, incident_
             page.state, page.acked_at, page.acked_by = "acked", utcnow(), user
             incident = session.get(Incident, page.incident_id)
             took = page.acked_at - page.created_at
-            core.metrics.observe(PAGE_ACK, took.total_seconds(), role=page.role)
             append(session, incident.id, "page_acked",
                    f"<@{user}> acknowledged the page for {core.role_label(page.role)} (level {page.level})",
                    actor=user, data={"page": page.id, "level": page.level,
@@ -189,6 +188,8 @@ def acknowledge(core: Core, actor: str, *, page_id: int | None = None, incident_
         if not acked:
             raise InvalidInput("No open page is addressed to you.")
         pages_acked = [{"page": p.id, "incident": p.incident_id} for p in acked]
+    for page in acked:  # once the acknowledgement is committed
+        core.metrics.observe(PAGE_ACK, (page.acked_at - page.created_at).total_seconds(), role=page.role)
     core.dispatcher.kick()
     return Outcome("page_acked", pages_acked[0]["incident"], {"pages": pages_acked})
 
