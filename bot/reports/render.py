@@ -125,6 +125,15 @@ def seconds(value: float | None) -> str:
     return "–" if value is None else format_duration(timedelta(seconds=value))
 
 
+def short(value: float) -> str:
+    """A bucket edge for an axis: ``15m``, ``4h``, ``1d``."""
+    value = int(value)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if value and value % size == 0:
+            return f"{value // size}{unit}"
+    return seconds(value)
+
+
 def when(iso: str | None) -> str:
     """``2026-11-20T08:00:00.000000Z`` for people: ``2026-11-20 08:00 UTC``."""
     return f"{iso[:10]} {iso[11:16]} UTC" if iso else "–"
@@ -150,15 +159,21 @@ def filing_charts(report: Report) -> list[dict[str, Any]]:
         bars, low = [], 0.0
         for high in [*edges, None]:
             n = sum(1 for v in values if v >= low and (high is None or v < high))
-            label = f"≥ {seconds(low)}" if high is None else f"< {seconds(high)}"
             late = bool(deadlines) and (high is None or high > deadlines[0])
-            bars.append({"label": label, "count": n, "late": late})
+            bars.append({"low": low, "high": high, "count": n, "late": late})
             if high is not None:
                 low = high
-        while len(bars) > 1 and bars[-1]["count"] == 0 and bars[-2]["count"] == 0:
-            bars.pop(-2)  # trailing empty spans add nothing
+        last_deadline = deadlines[-1] if deadlines else 0
+        while (len(bars) > 1 and bars[-1]["count"] == 0 and bars[-2]["count"] == 0
+               and bars[-2]["high"] > last_deadline):
+            bars[-1]["low"] = bars.pop(-2)["low"]  # trailing empty spans past every deadline add nothing
+        for bar in bars:
+            bar["label"] = f"≥ {short(bar['low'])}" if bar["high"] is None else f"< {short(bar['high'])}"
+        edges = [bar["high"] for bar in bars if bar["high"] is not None]
         top = max(b["count"] for b in bars) or 1
-        width, height, left, bottom = 640, 220, 40, 60
+        marks_of = [d for d in report.deadlines if (d.playbook, d.step) == key and d.after in edges]
+        width, left, bottom = 640, 40, 34 + 14 * len(marks_of)
+        height = 170 + bottom
         step = (width - left) / len(bars)
         for index, bar in enumerate(bars):
             bar["x"] = round(left + index * step + 2, 1)
@@ -167,11 +182,11 @@ def filing_charts(report: Report) -> list[dict[str, Any]]:
             bar["y"] = round(height - bottom - bar["h"], 1)
             bar["tx"] = round(bar["x"] + bar["w"] / 2, 1)
         marks = []
-        for d in report.deadlines:
-            if (d.playbook, d.step) == key and d.after in edges:
-                # the deadline is the upper edge of the bar that ends at it
-                index = edges.index(d.after)
-                marks.append({"x": round(left + (index + 1) * step, 1), "label": f"{d.clock} ({d.kind})"})
+        for n, d in enumerate(marks_of):
+            # the deadline is the upper edge of the bar that ends at it; its name goes below the axis
+            index = edges.index(d.after)
+            marks.append({"x": round(left + (index + 1) * step, 1), "ly": height - bottom + 32 + 14 * n,
+                          "label": f"dashed line at {short(d.after)}: {d.clock} ({d.kind})"})
         charts.append({"playbook": key[0], "step": key[1], "bars": bars, "marks": marks, "width": width,
                        "height": height, "axis_y": height - bottom, "left": left, "filed": len(values)})
     return charts
@@ -182,11 +197,11 @@ def ack_chart(report: Report) -> dict[str, Any] | None:
     if not rows:
         return None
     top = max(p.time_to_ack.p90 or 0 for p in rows) or 1
-    left, width, row_h = 180, 640, 34
+    left, width, row_h = 180, 720, 34
     bars = []
     for index, p in enumerate(rows):
         y = 10 + index * row_h
-        scale = (width - left - 90) / top
+        scale = (width - left - 190) / top  # room on the right for the figures
         bars.append({"label": p.label, "y": y, "p50_w": round((p.time_to_ack.p50 or 0) * scale, 1),
                      "p90_w": round((p.time_to_ack.p90 or 0) * scale, 1), "p50": seconds(p.time_to_ack.p50),
                      "p90": seconds(p.time_to_ack.p90), "ty": y + 12})
