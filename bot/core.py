@@ -10,6 +10,7 @@ from typing import Any
 from .clocks.dispatcher import Dispatcher
 from .config import OrgConfig
 from .db.engine import Database
+from .metrics import NO_METRICS, Metrics
 from .playbooks import Playbook
 from .render import Renderer
 from .settings import Settings
@@ -27,9 +28,14 @@ class Core:
     backends: dict = field(default_factory=dict)  # paging backends by name (not Slack)
     # Aims the scheduler at a timer's due time (wired to APScheduler by the app factory).
     wake: Callable[[datetime | None], None] = field(default=lambda due: None)
+    # Where the core reports durations and counts (bot.metrics; Prometheus in the runtime).
+    metrics: Metrics = field(default=NO_METRICS)
 
     # When Slack last confirmed that someone is in a channel (bot.policy): checked again after a minute.
     membership_seen: dict[tuple[str, str], float] = field(default_factory=dict)
+    # Who opened the Home tab since this process started: only their tabs are published again when
+    # something changes (everyone else's would be work for nobody; opening the tab publishes it).
+    home_seen: set[str] = field(default_factory=set)
     members_cursor: int = 0  # where the next membership check starts (incidents.people.reconcile)
 
     # An incident's playbook never changes: remembered, so a click costs no read to learn it.

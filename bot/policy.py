@@ -26,6 +26,7 @@ from .core import Core
 from .db.models import Incident, Participant, RoleAssignment
 from .errors import Forbidden, NotFound, SlackError
 from .incidents import ref
+from .metrics import FORBIDDEN
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -90,6 +91,15 @@ def mutation(action: str, *, step: str | None = None) -> Callable[[F], F]:
 def authorize(core: Core, incident_id: int | None, actor: str, action: str, *, step_id: str | None = None,
               playbook_id: str | None = None) -> None:
     """Raise Forbidden (naming who can) unless `actor` may do `action`; NotFound for no incident."""
+    try:
+        _authorize(core, incident_id, actor, action, step_id=step_id, playbook_id=playbook_id)
+    except Forbidden:
+        core.metrics.inc(FORBIDDEN, action=action)  # refusals are counted (never who asked)
+        raise
+
+
+def _authorize(core: Core, incident_id: int | None, actor: str, action: str, *, step_id: str | None = None,
+               playbook_id: str | None = None) -> None:
     if action == "ack":  # acknowledging checks that the page went to the actor, in paging
         return
     if action == "declare":

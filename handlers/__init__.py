@@ -6,12 +6,13 @@ from slack_bolt import App
 
 from bot.core import Core
 
-from . import actions, commands, context, errors, events, repeats, shortcuts, views
+from . import actions, commands, context, errors, events, repeats, shortcuts, timing, views
 
 
 def register(app: App, core: Core) -> dict[str, list[str]]:
     """Middleware, the error handler, then every listener; returns the listeners registered, by
     kind (checked against app.yaml)."""
+    timing.register(app, core)  # first: the ack is timed from here
     errors.register(app, core)
     context.register(app, core)
     return {

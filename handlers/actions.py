@@ -64,11 +64,20 @@ def register(app: App, core: Core) -> list[str]:
         value = str(body["actions"][0].get("value") or "")
         page_id = int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
         outcome = pages.acknowledge(core, context["actor"], page_id=page_id)
-        respond(text=say(core, outcome), response_type="ephemeral", replace_original=False)
+        container = body.get("container") if isinstance(body.get("container"), dict) else {}
+        if body.get("response_url") or container.get("type") != "view":
+            respond(text=say(core, outcome), response_type="ephemeral", replace_original=False)
+        # (from the Home tab there is nowhere to answer: the tab is published again without the page)
+
+    @answering
+    def home_declare(ack: Ack, body: dict[str, Any], context: BoltContext) -> None:
+        ack()
+        modals.open_declare(core, _trigger(body), "")  # the outcome comes by DM
 
     app.action("step_done")(step_done)
     app.action("step_skip")(step_skip)
     app.action("step_undo")(step_undo)
     app.action("incident_close")(incident_close)
     app.action("page_ack")(page_ack)
-    return ["step_done", "step_skip", "step_undo", "incident_close", "page_ack"]
+    app.action("home_declare")(home_declare)
+    return ["step_done", "step_skip", "step_undo", "incident_close", "page_ack", "home_declare"]

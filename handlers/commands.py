@@ -19,6 +19,7 @@ from bot.incidents.repeats import find_repeat
 from bot.outcomes import Outcome
 from bot.paging import service as pages
 from bot.policy import authorize
+from bot.reports import service as reports
 from bot.timeline import service as timeline
 
 from . import modals, repeats
@@ -231,6 +232,18 @@ def _close(ctx: Ctx) -> None:
         ctx.said(lifecycle.close(ctx.core, number, ctx.user))
 
 
+def _report(ctx: Ctx) -> None:
+    words = ctx.rest.split()
+    days = [w for w in words if len(w) == 10 and w[4:5] == "-" and w[7:8] == "-"]
+    others = [w for w in words if w not in days]
+    if len(days) > 2 or len(others) > 1:
+        raise InvalidInput("Usage: `/incident report [FROM] [TO] [PLAYBOOK]`, dates as YYYY-MM-DD (UTC), "
+                           "like `/incident report 2026-11-01 2026-11-30`.")
+    link, period = reports.report_link(ctx.core, ctx.user, *(days + [None, None])[:2],
+                                       playbook=others[0].lower() if others else None)
+    ctx.reply(ctx.core.render.text("slack/report_link.txt.j2", link=link, period=period))
+
+
 def _timeline(ctx: Ctx) -> None:
     number = ctx.incident()
     ctx.said(timeline.post_to_channel(ctx.core, number, ctx.user, (ctx.rest.strip() or "md").lower()))
@@ -253,6 +266,7 @@ SUBCOMMANDS: dict[str, Callable[[Ctx], None]] = {
     "resolve": _resolve,
     "close": _close,
     "timeline": _timeline,
+    "report": _report,
     "viewed": _viewed,
     "wellbeing": _wellbeing,
     "break": _break,

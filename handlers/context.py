@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 NAMED = re.compile(r"^(?:INC-|#)?([0-9]{1,9})$", re.IGNORECASE)
 NAMED_REF = re.compile(r"^INC-([0-9]{1,9})$", re.IGNORECASE)
 # Subcommands that never concern one incident.
-NO_INCIDENT = {"declare", "help", "list", "ack", "wellbeing", "break"}
+NO_INCIDENT = {"declare", "help", "list", "ack", "wellbeing", "break", "report"}
 # Subcommands whose first argument is free text.
 FREE_TEXT = {"note", "resolve"}
 
@@ -54,7 +54,7 @@ def named_in_command(text: str, *, in_incident_channel: bool = False) -> tuple[s
 
 
 # Buttons whose value names no incident of the channel they are in.
-NOT_NAMING = {"page_ack", "repeat_join", "repeat_declare", "open_channel"}
+NOT_NAMING = {"page_ack", "repeat_join", "repeat_declare", "open_channel", "home_declare"}
 
 
 def _named_in_payload(body: dict[str, Any]) -> int | None:
@@ -65,7 +65,7 @@ def _named_in_payload(body: dict[str, Any]) -> int | None:
             raise InvalidInput("That button is out of date; use `/incident status`.")
         value = actions[0].get("value")
         if actions[0].get("action_id") in NOT_NAMING:
-            return None  # a page id (checked against who was paged), what a declaration gave, a link
+            return None  # a page id (checked against who was paged), what a declaration gave, a link; the Home tab's Declare
         number = str(value or "").partition(":")[0]
         if not (match := NAMED.match(number)):
             raise InvalidInput("That button is out of date; use `/incident status`.")

@@ -1,4 +1,5 @@
-"""Events API: a 📌 on a message, people joining or leaving a channel, mentions of the bot.
+"""Events API: a 📌 on a message, people joining or leaving a channel, mentions of the bot, the
+Home tab opened.
 Each event is handled once (the middleware de-duplicates by event_id)."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from typing import Any
 
 from slack_bolt import App, BoltContext
 
+from bot import home
 from bot.core import Core
 from bot.errors import SlackError
 from bot.incidents import people
@@ -70,5 +72,14 @@ def register(app: App, core: Core) -> list[str]:
     app.event("reaction_added")(reaction_added)
     app.event("member_joined_channel")(member_joined_channel)
     app.event("member_left_channel")(member_left_channel)
+    def app_home_opened(event: dict[str, Any]) -> None:
+        user = _text(event.get("user"))
+        if user and event.get("tab", "home") == "home":
+            try:  # what the person may see is the policy's (bot.home reads through it)
+                home.opened(core, user)
+            except SlackError as err:
+                log.info("could not publish the Home tab: %s", err.code)
+
     app.event("app_mention")(app_mention)
-    return ["reaction_added", "member_joined_channel", "member_left_channel", "app_mention"]
+    app.event("app_home_opened")(app_home_opened)
+    return ["reaction_added", "member_joined_channel", "member_left_channel", "app_mention", "app_home_opened"]

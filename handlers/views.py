@@ -89,7 +89,7 @@ def register(app: App, core: Core) -> list[str]:
         except Exception as err:
             ack(**modal_errors(explain(err, where="declare modal"), view))
             return
-        channel = channel if isinstance(channel, str) else None
+        channel = channel if isinstance(channel, str) and channel else None  # none: from the Home tab
         # Write the incident before the modal closes (a crash then loses nothing the user was
         # told about), but close it by the deadline if the database is slow: a submission that
         # outlived Slack's 3 s would stay open and invite a second incident.

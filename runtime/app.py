@@ -15,6 +15,7 @@ from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 from sqlalchemy import event
 
+from bot import home
 from bot.check import check
 from bot.clocks.dispatcher import Dispatcher
 from bot.clocks.firing import fire_due
@@ -24,6 +25,7 @@ from bot.core import Core
 from bot.db.engine import Database
 from bot.housekeeping import purge_wellbeing
 from bot.incidents.people import reconcile
+from bot.metrics import NO_METRICS
 from bot.paging import service as paging_service
 from bot.paging.base import PagerConfigError
 from bot.paging.registry import build_backends
@@ -33,6 +35,7 @@ from bot.settings import Settings
 from bot.tasks import register_tasks
 from bot.timeline import service as timeline_service
 from handlers.context import reject_malformed
+from runtime.metrics import PrometheusMetrics
 from runtime.slack_gateway import SlackGateway, make_client
 
 log = logging.getLogger(__name__)
@@ -130,13 +133,18 @@ def build_core(settings: Settings, *, migrate: bool | None = None, env: dict[str
     if migrate if migrate is not None else db.is_sqlite:
         db.upgrade()
     gateway = None
+    metrics = NO_METRICS
+    dispatcher = Dispatcher(db, workers=settings.task_workers, first_retry=timedelta(seconds=settings.task_first_retry))
     if slack:
         gateway = SlackGateway(make_client(settings.slack_bot_token, settings.slack_api_url,
                                            backoff=settings.slack_retry_backoff))
+        # One registry per bot; the core, the gateway and the dispatcher report into it.
+        metrics = PrometheusMetrics(db)
+        gateway.observe = metrics.slack_call
+        dispatcher.metrics = metrics
     return Core(settings=settings, db=db, config=config, playbooks=playbooks,
-                render=Renderer(settings.templates_dir), dispatcher=Dispatcher(db, workers=settings.task_workers,
-                                                         first_retry=timedelta(seconds=settings.task_first_retry)),
-                gateway=gateway, backends=backends)
+                render=Renderer(settings.templates_dir), dispatcher=dispatcher,
+                gateway=gateway, backends=backends, metrics=metrics)
 
 
 def create_bot(settings: Settings, *, migrate: bool | None = None, env: dict[str, str] | None = None) -> Safeguard:
@@ -167,6 +175,7 @@ def create_bot(settings: Settings, *, migrate: bool | None = None, env: dict[str
     register_tasks(core)
     paging_service.register_tasks(core)
     timeline_service.register_tasks(core)
+    home.register_tasks(core)
 
     # Socket Mode needs no signing secret; a random one then refuses every HTTP request to
     # /slack/events, so nobody can post unsigned commands to the bot's port.

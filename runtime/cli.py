@@ -302,6 +302,44 @@ def wellbeing(start, end, fmt: str, people: bool) -> None:
         core.db.dispose()
 
 
+@main.command()
+@click.option("--from", "start", callback=_day, metavar="DATE", help="First day (YYYY-MM-DD, UTC). Default: 29 days before --to.")
+@click.option("--to", "end", callback=_day, metavar="DATE", help="Last day (YYYY-MM-DD, UTC). Default: today.")
+@click.option("--playbook", default=None, metavar="ID", help="Only incidents of this playbook.")
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "csv", "json"]), default="md", show_default=True)
+def report(start, end, playbook: str | None, fmt: str) -> None:
+    """Compliance across incidents: clocks met, time to report, pages, skips, forced closes, holds.
+
+    Incident numbers only. The console is the operator's: it reads every incident (Slack and the
+    /reports page give the same report to the incident leads only)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.clocks.now import utcnow
+    from bot.errors import DomainError
+    from bot.reports.build import OPERATOR, build_report
+    from bot.reports.period import period_of
+    from bot.reports.render import render
+
+    core = _core()
+    try:
+        period = period_of(start, end, utcnow().date())
+        click.echo(render(build_report(core, OPERATOR, period, playbook=playbook), fmt,
+                          template_dir=core.settings.templates_dir), nl=False)
+    except DomainError as err:
+        raise _fail(err) from None
+    except SQLAlchemyError as err:
+        raise _fail(f"{_where(core)}: cannot read the database ({type(err).__name__}); "
+                    "run `safeguard db upgrade`?") from None
+    finally:
+        core.db.dispose()
+
+
+def _where(core) -> str:
+    from sqlalchemy import make_url
+
+    return make_url(core.db.url).render_as_string(hide_password=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     main()

@@ -11,6 +11,9 @@ import json
 import logging
 import random
 import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from slack_sdk import WebClient
@@ -59,6 +62,25 @@ class SlackGateway:
         self._users_lock = threading.Lock()
         self._bot_user_id: str | None = None
         self._team_id: str | None = None
+        # Metrics: called after every Web API call with (method, seconds, Slack's error code or None).
+        self.observe: Callable[[str, float, str | None], None] = lambda method, seconds, error: None
+
+    @contextmanager
+    def _timed(self, method: str) -> Iterator[None]:
+        started, error = time.perf_counter(), None
+        try:
+            yield
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", "unknown_error"))
+            raise
+        except Exception as exc:  # no answer at all (connection, timeout)
+            error = type(exc).__name__
+            raise
+        finally:
+            try:
+                self.observe(method, time.perf_counter() - started, error)
+            except Exception:  # metrics never break a call
+                log.debug("metrics hook failed", exc_info=True)
 
     def _call(self, method: str, *, once: bool = False, **kwargs: Any) -> dict[str, Any]:
         """`once`: no automatic retry after a 5xx or a broken connection, where Slack may have
@@ -66,7 +88,8 @@ class SlackGateway:
         Slack did nothing)."""
         client = self._once_client() if once else self.client
         try:
-            response = client.api_call(method, **kwargs)
+            with self._timed(method):
+                response = client.api_call(method, **kwargs)
         except SlackApiError as exc:
             raise SlackError(exc.response.get("error", "unknown_error"), method) from None
         return response.data  # type: ignore[return-value]
@@ -305,9 +328,10 @@ class SlackGateway:
         try:
             # Not retried blindly after a 5xx (the file may be posted already): the task's
             # retry looks for it first (see `posted_file`).
-            self._once_client().files_upload_v2(
-                channel=channel, filename=filename, content=content, title=title, initial_comment=comment
-            )
+            with self._timed("files.upload"):
+                self._once_client().files_upload_v2(
+                    channel=channel, filename=filename, content=content, title=title, initial_comment=comment
+                )
         except SlackApiError as exc:
             raise SlackError(exc.response.get("error", "unknown_error"), "files.upload") from None
 
@@ -317,6 +341,9 @@ class SlackGateway:
 
     def update_view(self, view_id: str, view: dict[str, Any]) -> None:
         self._call("views.update", json={"view_id": view_id, "view": json.dumps(view)})
+
+    def publish_home(self, user_id: str, view: dict[str, Any]) -> None:
+        self._call("views.publish", json={"user_id": user_id, "view": json.dumps(view)})
 
     # -- people ------------------------------------------------------------------------
     def person(self, user_id: str) -> dict[str, Any] | None:

@@ -15,14 +15,15 @@ from sqlalchemy import func, select, text
 from bot.clocks.now import utcnow
 from bot.clocks.scheduler import Clockwork
 from bot.core import Core
-from bot.db.models import Incident, Page, Task, Timer
-from bot.errors import DomainError, NotFound
+from bot.db.models import Timer
+from bot.errors import DomainError, Forbidden, NotFound
 from bot.incidents.queries import check_access
 from bot.timeline import export, links
 from bot.timeline.build import build_review
 from bot.timeline.service import link_secret
 from bot.wellbeing import tz_of
 from handlers.errors import new_error_id
+from runtime.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
 _GRACE = timedelta(seconds=30)
 log = logging.getLogger(__name__)
@@ -90,21 +91,10 @@ def create_web(core: Core, bolt: App, clockwork: Clockwork, signing_secret: str)
 
     @web.get("/metrics")
     def metrics():
-        with core.db.read() as session:
-            lines = []
-            for status, count in session.execute(select(Incident.status, func.count()).group_by(Incident.status)):
-                lines.append(f'safeguard_incidents{{status="{status}"}} {count}')
-            for state, count in session.execute(select(Timer.state, func.count()).group_by(Timer.state)):
-                lines.append(f'safeguard_timers{{state="{state}"}} {count}')
-            for state, count in session.execute(select(Task.state, func.count()).group_by(Task.state)):
-                lines.append(f'safeguard_tasks{{state="{state}"}} {count}')
-            for state, count in session.execute(select(Page.state, func.count()).group_by(Page.state)):
-                lines.append(f'safeguard_pages{{state="{state}"}} {count}')
-        header = ["# HELP safeguard_incidents Incidents by status.", "# TYPE safeguard_incidents gauge",
-                  "# HELP safeguard_timers Timers by state.", "# TYPE safeguard_timers gauge",
-                  "# HELP safeguard_tasks Outbox tasks by state (dead = gave up).", "# TYPE safeguard_tasks gauge",
-                  "# HELP safeguard_pages Pages by state.", "# TYPE safeguard_pages gauge"]
-        return Response("\n".join(header + lines) + "\n", mimetype="text/plain; version=0.0.4")
+        # prometheus_client's exposition of this bot's own registry (runtime/metrics.py).
+        exposition = getattr(core.metrics, "exposition", None)
+        body = exposition() if exposition is not None else b""
+        return Response(body, content_type=METRICS_CONTENT_TYPE)
 
     @web.get("/incidents/<int:number>")
     def timeline_page(number: int):
@@ -140,5 +130,45 @@ def create_web(core: Core, bolt: App, clockwork: Clockwork, signing_secret: str)
                                                        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
         return response
 
+    @web.get("/reports")
+    def report_page():
+        from bot.reports.build import build_report
+        from bot.reports.period import period_of
+        from bot.reports.render import render as render_report
+        from bot.reports.service import scope
+
+        secret = link_secret(core.settings)
+        playbook = request.args.get("playbook") or None
+        try:
+            period = period_of(request.args.get("from"), request.args.get("to"), utcnow().date())
+        except DomainError as err:
+            return Response(f"{err}\n", status=400, mimetype="text/plain")
+        try:
+            if not secret:
+                raise links.LinkError(links.FORGED, "this bot has no secret to sign links")
+            user = links.check_report_link(secret, scope(period, playbook), request.args.get(links.TOKEN_PARAM, ""),
+                                           utcnow())
+        except links.LinkError as err:
+            return Response(f"This link is not valid ({err.reason}). Ask the bot for a new one with "
+                            "/incident report.\n", status=403, mimetype="text/plain")
+        try:  # the link is personal: someone who is no longer a lead cannot use it
+            report = build_report(core, user, period, playbook=playbook)
+        except Forbidden:
+            return Response("This link was given to someone who may no longer read reports.\n", status=403,
+                            mimetype="text/plain")
+        except DomainError as err:  # a playbook since removed from the configuration
+            return Response(f"{err}\n", status=400, mimetype="text/plain")
+        return _private_page(render_report(report, "html", template_dir=core.settings.templates_dir))
+
     return web
+
+
+def _private_page(body: str) -> Response:
+    response = Response(body, mimetype="text/html")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                                                   "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+    return response
 

@@ -559,6 +559,42 @@ class Driver:
             return Result(None, payload=event, delivered=False)
         return self.event(event, timestamp=timestamp, signature=signature)
 
+    def open_home(self, user: str, *, timestamp: int | str | None = None, signature: str | None = None) -> Result:
+        """`user` opens the app's Home tab: Slack sends `app_home_opened` (with the view it shows,
+        once the app has published one), on every opening."""
+        ws = self.ws
+        user = self._user(user)
+        with ws.lock:
+            dm = ws.dm_channel(user, create=True)
+            event: dict[str, Any] = {"type": "app_home_opened", "user": user, "channel": dm.id, "tab": "home",
+                                     "event_ts": ws.next_ts()}
+            current = ws.views.get(ws.home_views.get(user, ""))
+            if current is not None:
+                event["view"] = current.to_api()
+        return self.event(event, timestamp=timestamp, signature=signature)
+
+    def home(self, user: str):
+        """The Home tab view the app last published for `user` (None before the first)."""
+        ws = self.ws
+        with ws.lock:
+            return ws.views.get(ws.home_views.get(self._user(user), ""))
+
+    def click_home(self, user: str, action_id: str, value: Any = None, block_id: str | None = None, *,
+                   timestamp: int | str | None = None, signature: str | None = None) -> Result:
+        """Click a button on the app's Home tab of `user` (`block_actions` with a `view` container)."""
+        ws = self.ws
+        user = self._user(user)
+        with ws.lock:
+            view = ws.views.get(ws.home_views.get(user, ""))
+            if view is None:
+                raise ValueError(f"the app has published no Home tab for {user}")
+            block, element = self._element(view.blocks, action_id, value, block_id)
+            payload = payloads.block_actions_for_view(ws, user=user, view=view, block=block, element=element,
+                                                      value=None, trigger_id=ws.mint_trigger(user))
+        result = self.send_interaction(payload, timestamp=timestamp, signature=signature)
+        result.view = view
+        return result
+
     def join(
         self,
         user: str,

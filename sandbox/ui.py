@@ -78,6 +78,7 @@ def state(sandbox: Sandbox, user: str, channel: str) -> dict[str, Any]:
         dm = ws.dm_channel(user)
         dms = [_message(m) for m in dm.messages] if dm else []
         views = [v.to_api() for v in ws.open_views(user)]
+        home = ws.views.get(ws.home_views.get(user, ""))
         return {
             "team": {"id": ws.team_id, "domain": ws.team_domain, "name": ws.team_name},
             "bot_user_id": ws.bot_user_id,
@@ -90,6 +91,7 @@ def state(sandbox: Sandbox, user: str, channel: str) -> dict[str, Any]:
             "dm_channel": dm.id if dm else None,
             "dms": dms,
             "views": views,
+            "home": home.to_api() if home is not None else None,  # the app's Home tab for this user
             "bot_connected": sandbox.driver.reachable,
         }
 
@@ -157,6 +159,14 @@ def register(app: Flask, sandbox: Sandbox) -> None:
     @app.post("/_sandbox/ui/post")
     def ui_post() -> Response:
         return run(lambda d: _result(driver.post_as(d["user"], d["channel"], str(d.get("text", "")))))
+
+    @app.post("/_sandbox/ui/home")
+    def ui_home() -> Response:  # the person opens the app's Home tab: the bot hears app_home_opened
+        return run(lambda d: _result(driver.open_home(d["user"])))
+
+    @app.post("/_sandbox/ui/click_home")
+    def ui_click_home() -> Response:
+        return run(lambda d: _result(driver.click_home(d["user"], d["action_id"], d.get("value"), d.get("block_id"))))
 
     @app.post("/_sandbox/ui/react")
     def ui_react() -> Response:

@@ -21,6 +21,7 @@ def test_manifest_declares_what_the_listeners_handle(running):
     assert sorted(settings["event_subscriptions"]["bot_events"]) == sorted(registered["events"])
     # actions and views come from the bot's own messages and modals: interactivity must be on
     assert settings["interactivity"]["is_enabled"] is True
+    assert features["app_home"]["home_tab_enabled"] is True  # app_home_opened → views.publish
     assert registered["actions"] and registered["views"]
     scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
     assert {"commands", "chat:write", "groups:write", "pins:write", "im:write", "files:write"} <= scopes
@@ -47,6 +48,7 @@ def test_every_manifest_entry_reaches_a_listener(running):
                                 "channel_type": "C", "team": "T0SANDBOX"},
         "app_mention": {"type": "app_mention", "user": "U0LEAD001", "text": "<@U0BOT0001> help",
                         "channel": "C0OPS0001", "ts": message.ts},
+        "app_home_opened": {"type": "app_home_opened", "user": "U0LEAD001", "channel": "D0LEAD001", "tab": "home"},
     }
     for name in MANIFEST["settings"]["event_subscriptions"]["bot_events"]:
         assert running.driver.event(samples[name]).status == 200, name

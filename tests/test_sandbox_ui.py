@@ -45,6 +45,12 @@ def test_state_shows_what_the_chosen_user_sees(sandbox):
     oscar = state(OSCAR, OPS)
     assert [m["text"] for m in oscar["messages"]] == ["for everyone"] and oscar["dms"] == []
     assert state(ANA, secret)["channel"]["id"] != secret
+    # the app's Home tab, once the app published one for the person (only theirs)
+    assert ana["home"] is None
+    client.views_publish(user_id=ANA, view={"type": "home", "blocks": [
+        {"type": "section", "text": {"type": "mrkdwn", "text": "Your open incidents"}}]})
+    assert "Your open incidents" in str(state(ANA, OPS)["home"]["blocks"])
+    assert state(OSCAR, OPS)["home"] is None
 
 
 def test_actions_need_json_and_a_bot(sandbox):
@@ -52,3 +58,5 @@ def test_actions_need_json_and_a_bot(sandbox):
     assert httpx.post(url, data={"user": ANA, "channel": OPS, "text": "/incident help"}).status_code == 415
     refused = httpx.post(url, json={"user": ANA, "channel": OPS, "text": "/incident help"})
     assert refused.status_code == 400 and "bot URL" in refused.json()["error"]
+    home = httpx.post(sandbox.base_url + "_sandbox/ui/home", json={"user": ANA})
+    assert home.status_code == 400 and "bot URL" in home.json()["error"]

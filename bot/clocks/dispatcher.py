@@ -23,6 +23,7 @@ from sqlalchemy import or_, select, update
 
 from ..db.engine import Database
 from ..db.models import Task
+from ..metrics import NO_METRICS, OUTBOX_LAG
 from .now import utcnow
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ class Dispatcher:
         self._inflight = 0
         self._idle = threading.Condition(self._lock)
         self.inline = False  # tests: run tasks in the calling thread
+        self.metrics = NO_METRICS  # outbox lag (set by the application factory)
         # Timers that failed to fire in this process: id -> (failures, not before); see timers.py.
         self.timer_failures: dict[int, tuple[int, datetime]] = {}
 
@@ -160,6 +162,7 @@ class Dispatcher:
                 Task.id.in_(ids), Task.state == "running", Task.owner == self.node)))
             for task in tasks:
                 session.expunge(task)
+                self.metrics.observe(OUTBOX_LAG, (now - task.not_before).total_seconds(), kind=task.kind)
         return tasks
 
     def _start_due_tasks(self, now: datetime) -> int:

@@ -23,6 +23,7 @@ from ..db.models import Incident, RoleAssignment, Timer
 from ..incidents import ref
 from ..incidents.checklist import request_refresh
 from ..incidents.views import role_holders
+from ..metrics import TIMER_LATENESS
 from ..paging import service as pages
 from ..timeline.store import append
 from .arming import arm_status_update
@@ -90,6 +91,9 @@ def _claim(core: Core, session, candidates: list[tuple[int, int]]) -> tuple[list
     at = utcnow()
     for timer in timers:
         timer.state, timer.fired_at, timer.fired_by = "fired", at, core.dispatcher.node
+        basis = str((timer.spec or {}).get("basis") or "").strip().lower()
+        core.metrics.observe(TIMER_LATENESS, (at - timer.due_at).total_seconds(), kind=timer.kind,
+                             clock="legal" if basis.startswith("law") else "internal" if basis else "none")
     return timers, len(locked) < len(wanted)
 
 

@@ -39,6 +39,11 @@ def request_refresh(session: Session, incident: Incident) -> None:
 
 def refresh_task(core: Core, task: Task) -> None:
     incident_id = task.payload["incident"]
+    from ..home import request_home_for_incident  # (home reads incidents: imported late)
+
+    # What its people see on their Home tabs changed too (asked here, after the click's own
+    # transaction, so a click costs no more writes; folded per person like the checklist).
+    request_home_for_incident(core, incident_id)
     with core.db.read() as session:
         incident = session.get(Incident, incident_id)
         if incident is None or incident.checklist_ts is None or incident.channel_id is None:

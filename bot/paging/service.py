@@ -23,9 +23,11 @@ from ..core import Core
 from ..db.models import Incident, Page, Task, Timer
 from ..durations import format_duration
 from ..errors import InvalidInput
+from ..home import request_home
 from ..incidents import ref
 from ..incidents.checklist import request_refresh
 from ..incidents.views import role_holders
+from ..metrics import PAGE_ACK, PAGES
 from ..outcomes import Outcome
 from ..policy import mutation
 from ..render import mrkdwn_escape
@@ -80,6 +82,7 @@ def _notify_level(core: Core, session, incident: Incident, page: Page, number: i
     users = _page_targets(session, incident, page.role, level, number)
     page.level, page.level_sent_at = number, utcnow()
     page.notified = list(dict.fromkeys(list(page.notified or []) + users))
+    request_home(core, session, users)  # the page waits on their Home tab, with its Acknowledge button
     for backend in level.notify:
         if backend == "slack":
             for user in users:
@@ -182,9 +185,12 @@ def acknowledge(core: Core, actor: str, *, page_id: int | None = None, incident_
             to_incident_channel(session, incident, f":white_check_mark: <@{user}> acknowledged the page for "
                                                    f"{mrkdwn_escape(core.role_label(page.role))}.")
             request_refresh(session, incident)
+            request_home(core, session, page.notified or [])  # off everyone's Home tab it was on
         if not acked:
             raise InvalidInput("No open page is addressed to you.")
         pages_acked = [{"page": p.id, "incident": p.incident_id} for p in acked]
+    for page in acked:  # once the acknowledgement is committed
+        core.metrics.observe(PAGE_ACK, (page.acked_at - page.created_at).total_seconds(), role=page.role)
     core.dispatcher.kick()
     return Outcome("page_acked", pages_acked[0]["incident"], {"pages": pages_acked})
 
@@ -237,14 +243,14 @@ def notice(core: Core, session, page: Page, level: int, users: list[str]) -> Pag
     )
 
 
-def notify_task(core: Core, task: Task) -> None:
+def notify_task(core: Core, task: Task) -> bool:
     p = task.payload
     with core.db.read() as session:
         page = session.get(Page, p["page"])
         # Acknowledged or withdrawn meanwhile: nothing to send. A page that went unanswered
         # (its delivery was held up past the last level) is still owed to the people it names.
         if page is None or page.state in ("acked", "withdrawn"):
-            return
+            return False
         users = [p["user"]] if "user" in p else p["users"]
         note = notice(core, session, page, p["level"], users)
     if p["backend"] == "slack":
@@ -273,6 +279,21 @@ def notify_task(core: Core, task: Task) -> None:
             # Acknowledged or withdrawn while this trigger was on its way: its resolve may have
             # arrived first, so resolve again now that the trigger is in.
             enqueue(session, "page_resolve", {"page": page.id, "backend": p["backend"]}, incident_id=page.incident_id)
+    return True
+
+
+def _counted_notify(core: Core, task: Task) -> None:
+    """A delivery, counted per backend and outcome (sent, retry, failed, or moot: acknowledged meanwhile)."""
+    backend = str(task.payload.get("backend", "unknown"))
+    try:
+        sent = notify_task(core, task)
+    except GiveUp:
+        core.metrics.inc(PAGES, backend=backend, outcome="failed")
+        raise
+    except Exception:
+        core.metrics.inc(PAGES, backend=backend, outcome="retry")
+        raise
+    core.metrics.inc(PAGES, backend=backend, outcome="sent" if sent else "moot")
 
 
 def _send_slack_dm(core: Core, task: Task, note: PageNotice, user: str) -> None:
@@ -350,6 +371,6 @@ def resolve_task(core: Core, task: Task) -> None:
 
 def register_tasks(core: Core) -> None:
     attempts = core.config.delivery.max_attempts
-    core.dispatcher.register("page_notify", lambda t: notify_task(core, t), max_attempts=attempts,
+    core.dispatcher.register("page_notify", lambda t: _counted_notify(core, t), max_attempts=attempts,
                              on_dead=lambda t, e: notify_dead(core, t, e))
     core.dispatcher.register("page_resolve", lambda t: resolve_task(core, t), max_attempts=attempts)

@@ -122,3 +122,45 @@ def check_link(secret: bytes, incident_number: int, token: str | None, now: date
         expired_at = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         raise LinkError(EXPIRED, f"the link expired at {expired_at}")
     return user
+
+
+# --------------------------------------------------------------------------- report links
+# The same kind of link for the report across incidents (``/reports``): personal, expiring, and
+# signed over the period and playbook it shows, so it cannot be widened to another period.
+# ``r1.<expiry>.<user>.<signature>``; the period travels in the query string beside it.
+
+_REPORT_CONTEXT = b"safeguard/report-link/v1"
+_REPORT_TOKEN = re.compile(r"r1\.(0|[1-9][0-9]{0,11})\.([UW][A-Z0-9]{2,20})\.([A-Za-z0-9_-]{43})")
+
+
+def _report_signature(secret: bytes, scope: str, expires: int, user: str) -> str:
+    message = b"%s\n%s\n%d\n%s" % (_REPORT_CONTEXT, scope.encode("utf-8"), expires, user.encode("ascii"))
+    digest = hmac.new(bytes(secret), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def sign_report_link(secret: bytes, scope: str, expires_at: datetime, user: str) -> str:
+    """A token granting ``user`` the report ``scope`` (see bot.reports.service.scope) until ``expires_at``."""
+    _check_secret(secret)
+    if not _USER.fullmatch(user):
+        raise ValueError("user must be a Slack user id")
+    expires = _timestamp(expires_at)
+    return f"r1.{expires}.{user}.{_report_signature(secret, scope, expires, user)}"
+
+
+def check_report_link(secret: bytes, scope: str, token: str | None, now: datetime) -> str:
+    """The user a report link was given to, if ``token`` grants ``scope`` at ``now``; else LinkError."""
+    _check_secret(secret)
+    if not isinstance(token, str) or len(token) > _MAX_TOKEN:
+        raise LinkError(MALFORMED, "the link token is missing or malformed")
+    match = _REPORT_TOKEN.fullmatch(token)
+    if match is None:
+        raise LinkError(MALFORMED, "the link token is malformed")
+    expires, user, signed = int(match.group(1)), match.group(2), match.group(3)
+    expected = _report_signature(secret, scope, expires, user)
+    if not hmac.compare_digest(expected.encode("ascii"), signed.encode("ascii")):
+        raise LinkError(FORGED, "the link's signature is not valid for this period")
+    if _timestamp(now) >= expires:
+        expired_at = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        raise LinkError(EXPIRED, f"the link expired at {expired_at}")
+    return user

@@ -8,6 +8,7 @@
     user: localStorage.getItem("sandbox.user") || "U0LEAD001",
     channel: localStorage.getItem("sandbox.channel") || "C0OPS0001",
     showDm: false,
+    showHome: false,
     highlight: null,
   };
   let state = null;
@@ -18,6 +19,7 @@
   // permalinks arrive as /#CHANNEL/pTS
   const hash = location.hash.slice(1);
   if (hash === "dm") prefs.showDm = true;
+  else if (hash === "home") prefs.showHome = true;
   else if (hash) {
     const [ch, p] = hash.split("/");
     prefs.channel = ch;
@@ -113,11 +115,12 @@
       const a = el("a", null, (c.is_private ? "🔒 " : "# ") + c.name + (c.is_archived ? " (archived)" : ""));
       a.href = "#" + c.id;
       if (!c.is_member) a.classList.add("not-member");
-      if (!prefs.showDm && state.channel && c.id === state.channel.id) a.classList.add("active");
+      if (!prefs.showDm && !prefs.showHome && state.channel && c.id === state.channel.id) a.classList.add("active");
       a.addEventListener("click", (ev) => {
         ev.preventDefault();
         prefs.channel = c.id;
         prefs.showDm = false;
+        prefs.showHome = false;
         localStorage.setItem("sandbox.channel", c.id);
         history.replaceState(null, "", "#" + c.id);
         refresh(true);
@@ -126,6 +129,7 @@
       list.appendChild(li);
     }
     $("dm-link").classList.toggle("active", prefs.showDm);
+    $("home-link").classList.toggle("active", prefs.showHome);
   }
 
   function authorOf(m) {
@@ -175,7 +179,16 @@
     const msgs = $("messages");
     const atBottom = msgs.scrollHeight - msgs.scrollTop - msgs.clientHeight < 40;
     msgs.replaceChildren();
-    if (prefs.showDm) {
+    if (prefs.showHome) {
+      $("channel-title").textContent = "Safeguard (Home)";
+      $("channel-topic").textContent = "The app's Home tab: published by the bot when you open it";
+      $("channel-extra").textContent = "";
+      const home = state.home;
+      if (home) {
+        const onAction = (a) => post("click_home", { user: prefs.user, ...a });
+        msgs.appendChild(Blocks.render(home.blocks, ctx(), onAction));
+      } else msgs.appendChild(el("p", "muted", "The bot has not published a Home tab for you yet."));
+    } else if (prefs.showDm) {
       $("channel-title").textContent = "Safeguard (direct messages)";
       $("channel-topic").textContent = "Messages the bot sent you";
       $("channel-extra").textContent = "";
@@ -256,8 +269,16 @@
     modalErrors = {};
     refresh(true);
   });
+  $("home-link").addEventListener("click", (ev) => {
+    ev.preventDefault();
+    prefs.showHome = true;
+    prefs.showDm = false;
+    history.replaceState(null, "", "#home");
+    post("home", { user: prefs.user });  // opening the tab sends app_home_opened, as Slack does
+  });
   $("dm-link").addEventListener("click", (ev) => {
     ev.preventDefault();
+    prefs.showHome = false;
     prefs.showDm = true;
     history.replaceState(null, "", "#dm");
     refresh(true);
@@ -266,8 +287,8 @@
     ev.preventDefault();
     const input = $("compose-text");
     const text = input.value.trim();
-    if (!text || !state || (!state.channel && !prefs.showDm)) return;
-    const channel = prefs.showDm ? (state.dm_channel || prefs.user) : state.channel.id;
+    if (!text || !state || (!state.channel && !prefs.showDm && !prefs.showHome)) return;
+    const channel = prefs.showDm || prefs.showHome ? (state.dm_channel || prefs.user) : state.channel.id;
     input.value = "";
     if (text.startsWith("/")) await post("command", { user: prefs.user, channel, text });
     else await post("post", { user: prefs.user, channel, text });
