@@ -12,6 +12,7 @@ from slack_bolt.adapter.flask import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import func, select, text
 
+from api import register_api
 from bot.clocks.now import utcnow
 from bot.clocks.scheduler import Clockwork
 from bot.core import Core
@@ -138,5 +139,6 @@ def create_web(core: Core, bolt: App, clockwork: Clockwork, signing_secret: str)
                                                        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
         return response
 
+    register_api(web, core)
     return web
 
