@@ -60,6 +60,7 @@ class Intake:
     merged: bool
     sightings: int = 0  # sightings the incident holds (after this one)
     matched: list[str] = field(default_factory=list)  # the hashes it was merged on
+    told: bool = False  # a new summary message was asked for (not folded into a pending one)
 
 
 class _Raced(Exception):
@@ -93,7 +94,8 @@ def declare_with_evidence(core: Core, *, playbook_id: str, summary: str, actor: 
                 raise
     else:  # pragma: no cover (a claim kept moving under us five times)
         raise InvalidInput("These hashes are being closed and reopened right now; try again.")
-    core.dispatcher.kick()
+    if not result.merged or result.told:  # a sighting folded into a pending summary needs no look
+        core.dispatcher.kick()
     return result
 
 
@@ -101,16 +103,7 @@ def _declare_or_merge(core: Core, session: Session, playbook, summary: str, seve
                       external_id: str | None, items: list[EvidenceItem], keys: list[str]) -> Intake:
     claimed: set[str] = set()
     if keys:
-        closed = select(Incident.id).where(Incident.status == "closed")
-        session.execute(delete(EvidenceHash).where(
-            EvidenceHash.playbook_id == playbook.id, EvidenceHash.hash.in_(keys),
-            EvidenceHash.incident_id.in_(closed)))
-        insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-        # One statement, keys sorted: every declaration takes the claims in the same order, so two
-        # of them wait for each other instead of deadlocking.
-        claimed = set(session.scalars(
-            insert(EvidenceHash).values([{"playbook_id": playbook.id, "hash": k, "incident_id": None} for k in keys])
-            .on_conflict_do_nothing(index_elements=["playbook_id", "hash"]).returning(EvidenceHash.hash)))
+        claimed = _claim(session, playbook.id, keys)
         taken = [k for k in keys if k not in claimed]
         if taken:
             holders = session.execute(
@@ -118,12 +111,21 @@ def _declare_or_merge(core: Core, session: Session, playbook, summary: str, seve
                 .join(Incident, Incident.id == EvidenceHash.incident_id)
                 .where(EvidenceHash.playbook_id == playbook.id, EvidenceHash.hash.in_(taken))).all()
             open_ = sorted({row.incident_id for row in holders if row.status != "closed"})
-            if not open_:
+            if open_:
+                target = open_[0]
+                _assign(session, playbook.id, claimed, target)
+                matched = sorted(row.hash for row in holders if row.incident_id == target)
+                return _merge(core, session, target, actor, external_id, items, matched)
+            # Every holder is closed: those claims are stale. Drop them and claim the hashes anew
+            # (another declaration may be doing the same: then it wins and this one merges).
+            closed = select(Incident.id).where(Incident.status == "closed")
+            session.execute(delete(EvidenceHash).where(
+                EvidenceHash.playbook_id == playbook.id, EvidenceHash.hash.in_(taken),
+                EvidenceHash.incident_id.in_(closed)))
+            again = _claim(session, playbook.id, taken)
+            if len(again) != len(taken):
                 raise _Raced()
-            target = open_[0]
-            _assign(session, playbook.id, claimed, target)
-            matched = sorted(row.hash for row in holders if row.incident_id == target)
-            return _merge(core, session, target, actor, external_id, items, matched)
+            claimed |= again
     incident, _ = write_incident(core, session, playbook, summary, severity, actor, external_id=external_id)
     _assign(session, playbook.id, claimed, incident.id)
     now = utcnow()
@@ -136,6 +138,17 @@ def _declare_or_merge(core: Core, session: Session, playbook, summary: str, seve
                actor=actor, data={"evidence": [i.as_data() for i in items], "sighting": False})
     return Intake(incident.id, ref(incident.id), incident.status, incident.channel_id, incident.channel_name,
                   merged=False)
+
+
+def _claim(session: Session, playbook_id: str, keys: list[str]) -> set[str]:
+    """Insert the claims that nobody holds; returns those this transaction now holds. One
+    statement, keys sorted: every declaration takes its claims in the same order, so two of
+    them wait for each other (the second sees the first's claim once it commits) instead of
+    deadlocking."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return set(session.scalars(
+        insert(EvidenceHash).values([{"playbook_id": playbook_id, "hash": k, "incident_id": None} for k in keys])
+        .on_conflict_do_nothing(index_elements=["playbook_id", "hash"]).returning(EvidenceHash.hash)))
 
 
 def _assign(session: Session, playbook_id: str, keys: set[str], incident_id: int) -> None:
@@ -157,16 +170,19 @@ def _merge(core: Core, session: Session, incident_id: int, actor: str, external_
            f"Sighting: a declaration matched {', '.join(matched[:3])}{' …' if len(matched) > 3 else ''}",
            actor=actor, data={"evidence": [i.as_data() for i in items], "sighting": True, "matched": matched,
                               **({"external_id": external_id} if external_id else {})})
-    last = session.scalar(select(func.max(Task.not_before)).where(Task.kind == "sightings",
-                                                                  Task.incident_id == incident_id))
-    when = now if last is None or now - last >= SUMMARY_GAP else last + SUMMARY_GAP
-    enqueue(session, "sightings", {"incident": incident_id}, incident_id=incident_id, not_before=when,
-            dedup_key=f"sightings:{incident_id}")
+    key = f"sightings:{incident_id}"
+    told = False
+    if session.scalar(select(Task.id).where(Task.dedup_key == key)) is None:  # else a pending one will tell
+        last = session.scalar(select(func.max(Task.not_before)).where(Task.kind == "sightings",
+                                                                      Task.incident_id == incident_id))
+        when = now if last is None or now - last >= SUMMARY_GAP else last + SUMMARY_GAP
+        told = enqueue(session, "sightings", {"incident": incident_id}, incident_id=incident_id, not_before=when,
+                       dedup_key=key)
     session.flush()
     count = session.scalar(select(func.count(Evidence.id)).where(Evidence.incident_id == incident_id,
                                                                  Evidence.sighting.is_(True)))
     return Intake(incident_id, ref(incident_id), incident.status, incident.channel_id, incident.channel_name,
-                  merged=True, sightings=count, matched=matched)
+                  merged=True, sightings=count, matched=matched, told=told)
 
 
 def sightings_task(core: Core, task: Task) -> None:
