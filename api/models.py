@@ -168,7 +168,8 @@ class NoteResponse(BaseModel):
 
 class ExposureRequest(Strict):
     user: str = Field(pattern=r"^[UW][A-Z0-9]{2,31}$", description="The Slack user id of who viewed")
-    duration: str = Field(min_length=2, max_length=16, description="`90s`, `25m`, `1h` (at most 12h)")
+    duration: str = Field(min_length=2, max_length=16, pattern=r"^[1-9][0-9]{0,5}[smhd]$",
+                          description="`90s`, `25m`, `1h` (at most 12h)")
     items: int | None = Field(default=None, ge=1, le=100_000)
     kind: Literal["image", "video", "audio", "text"] | None = None
     incident: int | None = Field(default=None, ge=1, le=MAX_INT,

@@ -288,7 +288,10 @@ def register_api(web: Flask, core: Core) -> None:
 
     @api.get("/openapi.json")
     def openapi_json():
-        return _json(200, document(OPERATIONS, PREFIX))
+        doc = document(OPERATIONS, PREFIX)
+        # The playbooks this bot serves (from its playbook folder), so a client knows the ids.
+        doc["components"]["schemas"]["DeclareRequest"]["properties"]["playbook"]["enum"] = sorted(core.playbooks)
+        return _json(200, doc)
 
     web.register_blueprint(api)
 
