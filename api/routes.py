@@ -301,7 +301,9 @@ def register_api(web: Flask, core: Core) -> None:
             return err
         code = getattr(err, "code", 500) or 500
         codes = {404: "not_found", 405: "method_not_allowed"}
-        return _json(code, {"error": codes.get(code, "bad_request"), "message": getattr(err, "description", str(err))})
+        allow = {k: v for k, v in err.get_headers() if k == "Allow"} if hasattr(err, "get_headers") else {}
+        return _json(code, {"error": codes.get(code, "bad_request"), "message": getattr(err, "description", str(err))},
+                     allow)
 
     web.register_error_handler(404, api_errors)
     web.register_error_handler(405, api_errors)
