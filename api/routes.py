@@ -65,7 +65,10 @@ def _error(err: ApiError) -> Response:
 
 def from_validation(err: ValidationError, prefix: str = "") -> ApiError:
     first = err.errors(include_url=False)[0]
-    where = ".".join(str(part) for part in first.get("loc", ()) if part != "__root__") or "body"
+    where = ""
+    for part in first.get("loc", ()):  # evidence[0].sha256, as the content check names fields
+        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+    where = where or "body"
     where = f"{prefix}{where}" if prefix else where
     message = first.get("msg", "invalid")
     return ApiError(422, "invalid", f"`{where[:100]}`: {message}"[:500], where[:100])

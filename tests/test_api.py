@@ -223,6 +223,9 @@ def test_content_never_passes(api):
     declared = api.call("POST", "/incidents", json={"playbook": "csam-report", "summary": "x",
                                                     "evidence": [{"content_id": "data:video/mp4;base64,AAAA"}]})
     assert declared.status_code == 422 and declared.json()["field"] == "evidence[0].content_id"
+    no_hash = api.call("POST", "/incidents", json={"playbook": "csam-report", "summary": "x",
+                                                   "evidence": [{"content_id": "u1"}, {"sha256": "abc"}]})
+    assert no_hash.status_code == 422 and no_hash.json()["field"] == "evidence[1].sha256"
     assert _counts(api) == before
     # A body sent in chunks (no Content-Length) over 64 KiB is refused as well.
     chunks = (b'{"text": "' + b"x" * 1024 * 8 for _ in range(10))
