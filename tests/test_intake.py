@@ -117,3 +117,23 @@ def test_migration_0003_goes_down_and_up_again(db_url):
         assert current(database.engine) == "0003_api"
     finally:
         database.dispose()
+
+
+def test_sightings_are_told_at_most_once_a_minute(core):
+    from bot.db.models import Task
+
+    match(core, h("often"))
+
+    def summaries():
+        with core.db.read() as session:
+            return [(t.state, t.not_before) for t in session.scalars(
+                select(Task).where(Task.kind == "sightings").order_by(Task.id))]
+
+    for _ in range(5):
+        match(core, h("often"))
+    assert len(summaries()) == 1  # five sightings, one pending summary
+    with core.db.tx() as session:  # the summary went out (as the dispatcher does: the key freed)
+        session.execute(update(Task).where(Task.kind == "sightings").values(state="done", dedup_key=None))
+    match(core, h("often"))
+    (_, first), (state, second) = summaries()
+    assert state == "pending" and second - first >= timedelta(minutes=1)
