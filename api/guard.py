@@ -15,7 +15,8 @@ MAX_BODY = 64 * 1024
 MAX_BLOB = 4 * 1024  # a string longer than this that looks like base64 is file data
 MAX_DEPTH = 32
 _BASE64ISH = re.compile(r"[A-Za-z0-9+/_\-\s]+={0,2}\s*")
-_DATA_URI = re.compile(r"(?i)\bdata:(?:[a-z]+/[a-z0-9.+\-]+)?(?:;[a-z0-9\-]+=?[a-z0-9.+\-]*)*(?:;base64)?,")
+# Bounded pieces only (a data: URI's header is short): no input makes this backtrack for long.
+_DATA_URI = re.compile(r"(?i)\bdata:(?:[a-z0-9!#$&^_.+\-]{1,100}/[a-z0-9!#$&^_.+\-]{1,100})?(?:;[^,;\s]{1,100}){0,10},")
 
 
 @dataclass

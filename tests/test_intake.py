@@ -137,3 +137,19 @@ def test_sightings_are_told_at_most_once_a_minute(core):
     match(core, h("often"))
     (_, first), (state, second) = summaries()
     assert state == "pending" and second - first >= timedelta(minutes=1)
+
+
+def test_the_content_check_takes_linear_time():
+    """No body makes the data: URI or base64 checks backtrack (a 60 KB header-like string once
+    took minutes)."""
+    import time
+
+    from api.guard import ApiError, refuse_content
+
+    started = time.perf_counter()
+    for text in ("data:text/plain;" + "a" * 60_000, "data:" * 13_000, "data:a" + ";a" * 30_000, "A" * 60_000 + "!"):
+        refuse_content({"text": text})
+    assert time.perf_counter() - started < 2
+    with pytest.raises(ApiError) as refused:
+        refuse_content({"evidence": [{"content_id": "x"}, {"source": "DATA:image/svg+xml;utf8,<svg"}]})
+    assert refused.value.field == "evidence[1].source"
