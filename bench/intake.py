@@ -73,6 +73,7 @@ def main() -> int:
             random.Random(1).shuffle(matches)
             work = list(enumerate(matches))
             times: list[float] = []
+            by_status: dict[int, list[float]] = {}
             statuses: Counter = Counter()
             numbers: set[int] = set()
             lock = threading.Lock()
@@ -89,6 +90,7 @@ def main() -> int:
                         took = time.perf_counter() - started
                         with lock:
                             times.append(took)
+                            by_status.setdefault(answer.status_code, []).append(took)
                             statuses[answer.status_code] += 1
                             if answer.status_code in (200, 201):
                                 numbers.add(answer.json()["number"])
@@ -111,6 +113,10 @@ def main() -> int:
     print(f"  declarations answered: {args.matches / elapsed:.0f}/s; answer time p50 "
           f"{percentile(times, 50) * 1000:.0f} ms, p99 {percentile(times, 99) * 1000:.0f} ms, "
           f"max {max(times) * 1000:.0f} ms")
+    for status, label in ((201, "new incident"), (200, "sighting")):
+        if by_status.get(status):
+            print(f"  {label} ({status}): p50 {percentile(by_status[status], 50) * 1000:.0f} ms, "
+                  f"p99 {percentile(by_status[status], 99) * 1000:.0f} ms")
     print(f"  answers: {dict(statuses)}; incidents {incidents}, sightings {sightings}")
     ok = incidents == args.hashes and sightings == args.matches - args.hashes and len(numbers) == args.hashes
     print("  outcome: " + ("as expected" if ok else "WRONG"))
