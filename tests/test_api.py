@@ -320,9 +320,8 @@ def test_a_pipeline_of_1000_matches_over_50_hashes(api):
         assert len(summaries()) == 1 and "in all" in summaries()[0].text
 
 
+@pytest.mark.parametrize("api", ["sqlite"], indirect=True)  # the document and its fuzzing: one database
 def test_openapi_document_validates_and_a_property_run_finds_no_server_error(api, tmp_path):
-    if "sqlite" not in api.bot.core.db.url:
-        pytest.skip("the property-based run needs one database")
     from openapi_spec_validator import validate
 
     document = httpx.get(api.base + "/openapi.json").json()  # served without a token
