@@ -63,13 +63,13 @@ def _error(err: ApiError) -> Response:
     return _json(err.status, err.body(), headers)
 
 
-def from_validation(err: ValidationError, prefix: str = "") -> ApiError:
+def from_validation(err: ValidationError) -> ApiError:
+    """422 naming the first field at fault (pydantic's message, never the value sent)."""
     first = err.errors(include_url=False)[0]
     where = ""
     for part in first.get("loc", ()):  # evidence[0].sha256, as the content check names fields
         where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
     where = where or "body"
-    where = f"{prefix}{where}" if prefix else where
     message = first.get("msg", "invalid")
     return ApiError(422, "invalid", f"`{where[:100]}`: {message}"[:500], where[:100])
 
@@ -98,11 +98,7 @@ def _answer(run) -> tuple[int, Any, dict[str, str]]:
     except ValidationError as err:
         return 422, from_validation(err).body(), {}
     except DomainError as err:
-        return _answer_error(from_domain(err))
-
-
-def _answer_error(err: ApiError) -> tuple[int, Any, dict[str, str]]:
-    return err.status, err.body(), {}
+        return from_domain(err).status, from_domain(err).body(), {}
 
 
 def register_api(web: Flask, core: Core) -> None:
