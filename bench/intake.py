@@ -3,11 +3,12 @@
 served bot against the sandbox. Prints declarations answered per second and the p50/p99 answer
 time, and checks the outcome: exactly one incident per hash, every other match a sighting.
 
-    .venv/bin/python bench/intake.py [--matches 1000] [--hashes 50] [--threads 4] [--database-url URL]
+    .venv/bin/python bench/intake.py [--matches 1000] [--hashes 50] [--threads 4] [--database-url URL …]
 
-SQLite by default (a fresh file); for PostgreSQL give a URL with a fresh, empty schema, e.g.
-`postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3Dbench`. Everything listens on
-127.0.0.1 and stops by itself."""
+By default it runs on SQLite (a fresh file) and then on PostgreSQL in a fresh schema of
+$SAFEGUARD_TEST_PG (default postgresql://postgres@127.0.0.1:5432/test, dropped afterwards) when
+that server answers. `--database-url` (repeatable) runs on those instead; give each a fresh,
+empty schema. Everything listens on 127.0.0.1 and stops by itself."""
 
 from __future__ import annotations
 
@@ -35,6 +36,26 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--matches", type=int, default=1000)
+    parser.add_argument("--hashes", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--database-url", action="append", default=None)
+    args = parser.parse_args()
+    if args.database_url:
+        return max(run(args, url) for url in args.database_url)
+    code = run(args, f"sqlite:///{tempfile.mkdtemp(prefix='safeguard-intake-')}/bench.db")
+    from tests.support import postgres_reachable, postgres_schema
+
+    if postgres_reachable():
+        with postgres_schema() as url:
+            code = max(code, run(args, url))
+    else:
+        print("PostgreSQL: not reachable ($SAFEGUARD_TEST_PG); skipped")
+    return code
+
+
+def run(args, url: str) -> int:
     import httpx
     from sqlalchemy import func, select
 
@@ -46,14 +67,6 @@ def main() -> int:
     from runtime.server import BotServer
     from sandbox.server import Sandbox
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--matches", type=int, default=1000)
-    parser.add_argument("--hashes", type=int, default=50)
-    parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--database-url", default=None)
-    args = parser.parse_args()
-    workdir = tempfile.mkdtemp(prefix="safeguard-intake-")
-    url = args.database_url or f"sqlite:///{workdir}/bench.db"
     database = Database(url)
     database.upgrade()
     database.dispose()
