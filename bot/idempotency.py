@@ -34,8 +34,6 @@ def begin(db: Database, token: str, key: str, request_hash: str) -> Replay | Non
     """None: this request is the key's first (answer it, then `finish`); a Replay: answer that."""
     now = utcnow()
     with db.tx() as session:
-        session.execute(delete(IdempotencyKey).where(
-            IdempotencyKey.token == token, IdempotencyKey.key == key, IdempotencyKey.created_at < now - WINDOW))
         insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
         first = session.execute(insert(IdempotencyKey).values(
             token=token, key=key, request_hash=request_hash, status=None, body=None, created_at=now)
@@ -44,6 +42,9 @@ def begin(db: Database, token: str, key: str, request_hash: str) -> Replay | Non
             return None
         row = session.scalars(select(IdempotencyKey).where(IdempotencyKey.token == token,
                                                            IdempotencyKey.key == key)).one()
+        if row.created_at < now - WINDOW:  # a key from over a day ago: this request is its first now
+            row.request_hash, row.status, row.body, row.created_at = request_hash, None, None, now
+            return None
         if row.request_hash != request_hash:
             raise KeyConflict("This Idempotency-Key was used with a different request in the last 24 hours; "
                               "use a new key for a new request.")

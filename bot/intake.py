@@ -31,7 +31,7 @@ from .errors import InvalidInput
 from .incidents import ref
 from .incidents.declare import validate, write_incident
 from .policy import mutation
-from .timeline.store import append, lock_incident
+from .timeline.store import append
 
 HASH_KINDS = ("md5", "sha1", "sha256", "pdq", "photodna")
 SUMMARY_GAP = timedelta(minutes=1)  # at most one sightings message per incident per minute
@@ -160,8 +160,9 @@ def _assign(session: Session, playbook_id: str, keys: set[str], incident_id: int
 
 def _merge(core: Core, session: Session, incident_id: int, actor: str, external_id: str | None,
            items: list[EvidenceItem], matched: list[str]) -> Intake:
-    lock_incident(session, incident_id)
-    incident = session.get(Incident, incident_id)
+    # The incident's row lock, as every writer of an incident takes it (timeline.store), and the row.
+    incident = session.scalars(select(Incident).where(Incident.id == incident_id).with_for_update()).one()
+    session.info.setdefault("locked_incidents", set()).add(incident_id)
     now = utcnow()
     for item in items:
         session.add(Evidence(incident_id=incident_id, hashes=item.hashes, content_id=item.content_id,
