@@ -333,7 +333,7 @@ def test_openapi_document_validates_and_a_property_run_finds_no_server_error(api
     origin = api.base.removesuffix("/api/v1")
     result = subprocess.run([str(Path(sys.executable).parent / "schemathesis"), "run", api.base + "/openapi.json",
                              "--url", origin, "-H", f"Authorization: Bearer {api.tokens['all']}",
-                             "--checks", "not_a_server_error", "--phases", "fuzzing", "-n", "15", "--seed", "1",
+                             "--checks", "not_a_server_error", "--phases", "fuzzing", "-n", "10", "--seed", "1",
                              "--no-color"], capture_output=True, text=True, timeout=120, cwd=tmp_path)  # its cache there
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "passed" in result.stdout
