@@ -69,7 +69,7 @@ def api(request, tmp_path_factory):
         schema = postgres_schema()
         url = schema.__enter__()
     with Sandbox(signing_secret="test-signing-secret") as box:
-        running = make_bot(box, url, api_rate=100_000, api_burst=100_000, task_workers=8)
+        running = make_bot(box, url, api_rate=100_000, api_burst=100_000, task_workers=2)
         made = {scope: tokens.create(running.core.db, f"only-{scope}", [scope]) for scope in SCOPES}
         made["all"] = tokens.create(running.core.db, "case-tool", list(SCOPES))
         try:
