@@ -7,12 +7,11 @@ over 50 hashes from 4 threads (exactly 50 incidents and 950 sightings) on SQLite
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import random
 import shutil
 import subprocess
 import sys
-import threading
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
@@ -279,31 +278,13 @@ def test_each_token_is_rate_limited(api):
 def test_a_pipeline_of_1000_matches_over_50_hashes(api):
     """4 threads send 1,000 matches of 50 hashes: exactly 50 incidents and 950 sightings, every
     answer 201 (new) or 200 (merged), and at most one sightings message per incident a minute."""
-    hashes = [sha(f"viral-{i}") for i in range(50)]
-    matches = [hashes[i % 50] for i in range(1000)]
-    random.Random(7).shuffle(matches)
-    answers: list[tuple[int, dict]] = []
-    lock = threading.Lock()
-
-    def send(part: list[tuple[int, str]]) -> None:
-        with httpx.Client(timeout=60) as client:
-            for j, digest in part:
-                answer = client.post(api.base + "/incidents", headers={
-                    "Authorization": f"Bearer {api.tokens['declare']}", "Idempotency-Key": f"match-{j}"},
-                    json={"playbook": "viral-spread", "summary": f"PDQ match {j}",
-                          "evidence": [{"sha256": digest, "content_id": f"up-{j}", "source": "matcher"}]})
-                with lock:
-                    answers.append((answer.status_code, answer.json()))
-
-    work = list(enumerate(matches))
-    threads = [threading.Thread(target=send, args=(work[k::4],)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    sent = subprocess.run([sys.executable, "-m", "tests.api_pipeline", api.base, api.tokens["declare"], "1000", "50",
+                           "4"], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert sent.returncode == 0, sent.stderr[-2000:]
+    answers = [json.loads(line) for line in sent.stdout.splitlines()]
     statuses = Counter(status for status, _ in answers)
     assert statuses == {201: 50, 200: 950}, statuses
-    incidents = {body["number"] for _, body in answers}
+    incidents = {number for _, number in answers}
     assert len(incidents) == 50
     with api.bot.core.db.read() as session:
         assert session.scalar(select(func.count(Incident.id)).where(Incident.playbook_id == "viral-spread")) == 50
