@@ -89,7 +89,7 @@ def main(argv: list[str]) -> int:
     if command == "bench":
         ensure_venv("test")
         code = 0
-        for script in ("ack.py", "timers.py", "timeline.py", "report.py"):
+        for script in ("ack.py", "timers.py", "timeline.py", "report.py", "intake.py"):
             print(f"== bench/{script}", flush=True)
             code |= subprocess.call([str(PY), str(ROOT / "bench" / script)], cwd=ROOT)
         return code

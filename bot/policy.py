@@ -27,6 +27,7 @@ from .db.models import Incident, Participant, RoleAssignment
 from .errors import Forbidden, NotFound, SlackError
 from .incidents import ref
 from .metrics import FORBIDDEN
+from .tokens import ACTOR_PREFIX, is_api_actor, scopes_of
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -102,6 +103,9 @@ def _authorize(core: Core, incident_id: int | None, actor: str, action: str, *, 
                playbook_id: str | None = None) -> None:
     if action == "ack":  # acknowledging checks that the page went to the actor, in paging
         return
+    if is_api_actor(actor):
+        _authorize_token(core, incident_id, actor, action, step_id)
+        return
     if action == "declare":
         _authorize_declare(core, actor, playbook_id)
         return
@@ -143,6 +147,40 @@ def _authorize(core: Core, incident_id: int | None, actor: str, action: str, *, 
                         + " and the incident leads can do that. Ask the incident lead to add you.")
     if not allows(words, standing, step):
         raise Forbidden(refusal(core, action, words, incident_id, step))
+
+
+# What an API token's scopes let it do (the role policy for tokens). Anything else (assign,
+# severity, resolve, close, page, ack) is for people in Slack.
+TOKEN_SCOPES = {"declare": "declare", "see": "read", "export": "read", "step": "update", "note": "update",
+                "viewed": "exposure"}
+
+
+def _authorize_token(core: Core, incident_id: int | None, actor: str, action: str, step_id: str | None) -> None:
+    """A token (`api:NAME`) may do what its scopes say, in any incident; a revoked token nothing.
+    A step narrowed by `who:` is for the people holding those roles, never for a token."""
+    scopes = scopes_of(core.db, actor)
+    if scopes is None:
+        raise Forbidden(f"The token {actor[len(ACTOR_PREFIX):]!r} is revoked or unknown.")
+    needed = TOKEN_SCOPES.get(action)
+    if needed is None:
+        raise Forbidden(f"Only people in Slack can {VERBS[action].format(ref='incidents', step='steps', playbook='')}"
+                        "; an API token cannot.")
+    if needed not in scopes:
+        raise Forbidden(f"This token lacks the `{needed}` scope (it has: {', '.join(scopes) or 'none'}).")
+    if incident_id is None:
+        if action not in ("declare", "viewed", "see"):  # "see" without one: finding incidents
+            raise NotFound("Name the incident.")
+        return
+    with core.db.read() as session:
+        incident = session.get(Incident, incident_id)
+        if incident is None:
+            raise NotFound(f"There is no incident {ref(incident_id)}.")
+        playbook = core.playbooks.get(incident.playbook_id)
+    if action == "step" and step_id is not None and playbook is not None and playbook.has_step(step_id):
+        step = playbook.step(step_id)
+        if step.who:
+            raise Forbidden(f"Only {describe(core, list(step.who), step)} can check off, skip or reopen "
+                            f"“{step.title}”; an API token cannot. Nothing was changed.")
 
 
 def permitted(core: Core, action: str, step=None) -> list[str]:

@@ -26,6 +26,8 @@ def slack_date(at: datetime | None, fmt: str = "{date_short_pretty} {time}") -> 
 
 
 def mention(user_id: str | None) -> str:
+    if user_id and user_id.startswith("api:"):  # an API token (bot.tokens), not a Slack user
+        return f"`{mrkdwn_escape(user_id)}`"
     return f"<@{user_id}>" if user_id else "nobody"
 
 

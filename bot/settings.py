@@ -38,6 +38,9 @@ class Settings(BaseModel):
     members_sync_seconds: float = Field(default=30.0, gt=0)
     link_secret: str | None = None  # signs timeline links; defaults to the signing secret
     public_url: str | None = None  # where the bot's own pages are reachable (timeline links)
+    # The HTTP API's per-token rate limit (in each process): requests a second, and the burst.
+    api_rate: float = Field(default=20.0, gt=0)
+    api_burst: int = Field(default=200, ge=1)
 
     @field_validator("slack_api_url")
     @classmethod
@@ -60,6 +63,8 @@ class Settings(BaseModel):
             "playbooks_dir": env.get("SAFEGUARD_PLAYBOOKS", SHIPPED_PLAYBOOKS),
             "port": env.get("PORT", 3000),
             "public_url": env.get("SAFEGUARD_PUBLIC_URL"),
+            "api_rate": env.get("SAFEGUARD_API_RATE"),
+            "api_burst": env.get("SAFEGUARD_API_BURST"),
         }
         values.update(overrides)
         return cls(**{k: v for k, v in values.items() if v is not None})

@@ -15,6 +15,7 @@ from .db.models import Incident, Task
 from .incidents.checklist import refresh_task
 from .incidents.provision import declared_ready_task, provision_task, topic_task
 from .timeline.store import append
+from .tokens import is_api_actor
 
 # Errors after which posting again cannot succeed.
 FINAL_POST_ERRORS = {"channel_not_found", "is_archived", "not_in_channel", "invalid_blocks", "msg_too_long",
@@ -78,7 +79,10 @@ def channel_post_task(core: Core, task: Task) -> None:
     if channel is None and not failed:
         raise Retry("waiting for the incident channel", timedelta(seconds=2))
     if channel is None:
-        channel = declared_in or declarer
+        # A token (`api:NAME`) has no Slack DM: the first lead is told instead.
+        channel = declared_in or (declarer if not is_api_actor(declarer) else next(iter(core.config.leads), None))
+        if channel is None:
+            raise GiveUp("no channel, and nobody to tell")
         text = f"_(INC-{incident.id}'s channel could not be created, so this comes here.)_\n{text}"
     _post_and_record(core, task, channel, text)
 
@@ -108,7 +112,8 @@ def provision_failed(core: Core, task: Task, error: str) -> None:
         text = (f":rotating_light: Safeguard could not finish setting up INC-{incident.id} in Slack "
                 f"({error.splitlines()[0][:200]}). The incident and its clocks are recorded; run "
                 "`/incident list` and tell the bot's maintainers. Work the incident by hand meanwhile.")
-        for user in dict.fromkeys([incident.declared_by, *core.config.leads]):
+        declarer = [] if is_api_actor(incident.declared_by) else [incident.declared_by]
+        for user in dict.fromkeys([*declarer, *core.config.leads]):
             enqueue(session, "post", {"channel": user, "text": text}, incident_id=incident.id)
 
 

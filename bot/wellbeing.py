@@ -15,6 +15,7 @@ break, or since the start of the person's day if they took none today.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,13 +31,14 @@ from .core import Core
 from .db.engine import Database
 from .db.models import Exposure, Incident, RoleAssignment, WellbeingBreak, WellbeingNudge
 from .durations import parse_duration
-from .errors import InvalidInput, NotFound
+from .errors import Forbidden, InvalidInput, NotFound
 from .hours import Hours, person_hours
 from .incidents import ref
 from .outcomes import Outcome
 from .playbooks import VIEWING_KEYS
 from .policy import mutation
 from .timeline.store import append, lock_incident
+from .tokens import is_api_actor
 
 KINDS = ("image", "video", "audio", "text")
 MAX_VIEWING = timedelta(hours=12)  # one log entry; longer is a typo (write two entries)
@@ -196,17 +198,40 @@ def record_viewing(core: Core, incident_id: int, actor: str, duration: Any, item
     """The caller viewed content for the incident for `duration` (ending now). Writes the custody
     fact on the timeline and the duration in the private ledger; nudges privately when a break is
     due or the daily limit is near or reached (and tells the incident's leads, without figures)."""
+    return _record(core, actor, actor, incident_id, duration, items, kind)
+
+
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")
+
+
+@mutation("viewed")
+def log_exposure(core: Core, actor: str, user: str, duration: Any, items: Any = None, kind: Any = None,
+                 incident_id: int | None = None) -> Outcome:
+    """A review tool logs what `user` viewed (`POST /api/v1/exposure`): the same ledger row and
+    nudges as `/incident viewed`, and the custody fact when an incident is named. A person may log
+    only for themselves; a token with the `exposure` scope logs for the people it reviews for."""
+    if not is_api_actor(actor) and user != actor:
+        raise Forbidden("You can log only what you viewed yourself.")
+    if not isinstance(user, str) or not USER_ID.match(user):
+        raise InvalidInput("`user` is a Slack user id (U… or W…).", {"user": "not a Slack user id"})
+    return _record(core, user, actor, incident_id, duration, items, kind)
+
+
+def _record(core: Core, user: str, actor: str, incident_id: int | None, duration: Any, items: Any,
+            kind: Any) -> Outcome:
     viewing = Viewing(_duration(duration, field="duration", most=MAX_VIEWING), parse_items(items), parse_kind(kind),
-                      tz_of(core, actor))
+                      tz_of(core, user))
     with core.db.tx() as session:
-        lock_incident(session, incident_id)
-        if session.get(Incident, incident_id) is None:
-            raise NotFound(f"There is no incident {ref(incident_id)}.")
-        event, seen, sent = log_viewing(core, session, incident_id, actor, viewing)
+        if incident_id is not None:
+            lock_incident(session, incident_id)
+            if session.get(Incident, incident_id) is None:
+                raise NotFound(f"There is no incident {ref(incident_id)}.")
+        event, seen, sent = log_viewing(core, session, incident_id, user, viewing, actor=actor)
     if sent:
         core.dispatcher.kick()
     return Outcome("content_viewed", incident_id, {
-        "seq": event.seq, "count": viewing.items, "today": human(seen.today), "daily_limit": human(seen.daily_limit),
+        "seq": event.seq if event is not None else None, "count": viewing.items, "today": human(seen.today),
+        "daily_limit": human(seen.daily_limit),
         "at_limit": seen.at_daily_limit, "break_due": seen.break_due})
 
 
@@ -220,19 +245,22 @@ class Viewing:
     tz: ZoneInfo
 
 
-def log_viewing(core: Core, session: Session, incident_id: int, actor: str,
-                viewing: Viewing) -> tuple[Any, Figures, int]:
-    """In the caller's transaction (the incident locked): the ledger row, the custody event
-    (who, when, how many items; never the duration or the kind), and the nudges due.
-    Returns (the event, the person's figures, how many messages were queued)."""
+def log_viewing(core: Core, session: Session, incident_id: int | None, user: str, viewing: Viewing, *,
+                actor: str | None = None) -> tuple[Any, Figures, int]:
+    """In the caller's transaction (the incident locked): the ledger row, the custody event when an
+    incident is named (who, when, how many items; never the duration or the kind; `actor` is who
+    logged it: the person, or an API token), and the nudges due.
+    Returns (the event or None, the person's figures, how many messages were queued)."""
     now = utcnow()
-    session.add(Exposure(user_id=actor, incident_id=incident_id, seconds=int(viewing.length.total_seconds()),
+    session.add(Exposure(user_id=user, incident_id=incident_id, seconds=int(viewing.length.total_seconds()),
                          kind=viewing.kind, items=viewing.items, at=now))
-    count = viewing.items
-    text = f"<@{actor}> viewed content for this incident" + (f" ({count} items)" if count else "")
-    event = append(session, incident_id, "content_viewed", text, actor=actor, data={"user": actor, "items": count})
+    count, event = viewing.items, None
+    if incident_id is not None:
+        text = f"<@{user}> viewed content for this incident" + (f" ({count} items)" if count else "")
+        event = append(session, incident_id, "content_viewed", text, actor=actor or user,
+                       data={"user": user, "items": count})
     session.flush()
-    seen = figures(core, session, actor, viewing.tz, now)
+    seen = figures(core, session, user, viewing.tz, now)
     return event, seen, _nudge(core, session, seen, incident_id, viewing.tz, now)
 
 
@@ -287,7 +315,7 @@ def _dm(core: Core, session: Session, to: str, kind: str, **context: Any) -> Non
     enqueue(session, "post", {"channel": to, "text": text})
 
 
-def _nudge(core: Core, session: Session, seen: Figures, incident_id: int, tz: ZoneInfo, now: datetime) -> int:
+def _nudge(core: Core, session: Session, seen: Figures, incident_id: int | None, tz: ZoneInfo, now: datetime) -> int:
     cfg, user, day = core.config.wellbeing, seen.user, local_day(now, tz)
     sent = 0
     common = {"user": user, "today": human(seen.today), "daily_limit": human(seen.daily_limit),
@@ -297,7 +325,7 @@ def _nudge(core: Core, session: Session, seen: Figures, incident_id: int, tz: Zo
         if _once(session, user, "daily100", day, now):
             _dm(core, session, user, "daily100", **common)
             sent += 1
-        if _once(session, user, "lead", f"{day}:{incident_id}", now):
+        if incident_id is not None and _once(session, user, "lead", f"{day}:{incident_id}", now):
             leads = [u for u in session.scalars(select(RoleAssignment.user_id).where(
                 RoleAssignment.incident_id == incident_id, RoleAssignment.role == "incident_lead")) if u != user]
             for lead in dict.fromkeys(leads):

@@ -15,7 +15,7 @@ from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 from sqlalchemy import event
 
-from bot import home
+from bot import home, idempotency, intake
 from bot.check import check
 from bot.clocks.dispatcher import Dispatcher
 from bot.clocks.firing import fire_due
@@ -172,7 +172,9 @@ def create_bot(settings: Settings, *, migrate: bool | None = None, env: dict[str
     clockwork.every(settings.members_sync_seconds, lambda: reconcile(core), "members")
     # Exposure figures are kept for wellbeing.retention, then deleted (hourly, like housekeeping).
     clockwork.every(3600, lambda: purge_wellbeing(db, core.config.wellbeing.retention), "wellbeing-retention")
+    clockwork.every(3600, lambda: idempotency.purge(db), "api-idempotency")  # keys are kept 24 h
     register_tasks(core)
+    intake.register_tasks(core)
     paging_service.register_tasks(core)
     timeline_service.register_tasks(core)
     home.register_tasks(core)

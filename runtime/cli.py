@@ -340,6 +340,82 @@ def _where(core) -> str:
     return make_url(core.db.url).render_as_string(hide_password=True)
 
 
+def _database():
+    """The database of $DATABASE_URL, for the token commands: one line and exit 1 when it is
+    missing, empty or older than the API (never created here)."""
+    from bot.db.engine import Database
+    from runtime.dbcheck import NoDatabase, require_database
+
+    url = _settings().database_url
+    try:
+        require_database(url, table="api_tokens")
+    except NoDatabase as err:
+        raise _fail(err) from None
+    return Database(url)
+
+
+@main.group()
+def token() -> None:
+    """Tokens of the HTTP API (/api/v1): create, list, revoke."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, required=True, metavar="SCOPE",
+              help="declare, read, update or exposure; repeatable.")
+def token_create(name: str, scopes: tuple[str, ...]) -> None:
+    """Make a token NAME and print it (once: only its hash is kept)."""
+    from bot import tokens
+    from bot.errors import DomainError
+
+    database = _database()
+    try:
+        secret = tokens.create(database, name, list(scopes))
+    except DomainError as err:
+        raise _fail(err) from None
+    finally:
+        database.dispose()
+    click.echo(secret)
+    click.echo(f"Token {name!r} ({', '.join(dict.fromkeys(scopes))}) acts as api:{name}. "
+               "It is shown only now: store it in your secret manager.", err=True)
+
+
+@token.command("list")
+def token_list() -> None:
+    """Tokens, their scopes, when they were made and revoked (never the tokens)."""
+    from bot import tokens
+
+    database = _database()
+    try:
+        rows = tokens.listing(database)
+    finally:
+        database.dispose()
+    if not rows:
+        click.echo("No tokens. Make one with `safeguard token create NAME --scope read`.")
+        return
+    click.echo(f"{'NAME':28}  {'SCOPES':32}  {'CREATED':20}  REVOKED")
+    for row in rows:
+        revoked = row.revoked_at.strftime("%Y-%m-%d %H:%M UTC") if row.revoked_at else "-"
+        click.echo(f"{row.name:28}  {','.join(row.scopes):32}  {row.created_at.strftime('%Y-%m-%d %H:%M UTC'):20}  {revoked}")
+
+
+@token.command("revoke")
+@click.argument("name")
+def token_revoke(name: str) -> None:
+    """Revoke token NAME: it stops working at once."""
+    from bot import tokens
+    from bot.errors import DomainError
+
+    database = _database()
+    try:
+        info = tokens.revoke(database, name)
+    except DomainError as err:
+        raise _fail(err) from None
+    finally:
+        database.dispose()
+    click.echo(f"Token {info.name!r} is revoked (since {info.revoked_at.strftime('%Y-%m-%d %H:%M:%S UTC')}).")
+
+
 if __name__ == "__main__":  # pragma: no cover
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     main()

@@ -37,19 +37,20 @@ def _advice() -> str:
             f"{DEMO_HINT}; to create a new one: safeguard db upgrade.")
 
 
-def require_database(url: str) -> None:
-    """Raise NoDatabase when `url` names a database that is missing or has no Safeguard tables."""
+def require_database(url: str, table: str = REQUIRED_TABLE) -> None:
+    """Raise NoDatabase when `url` names a database that is missing or has no Safeguard tables
+    (or not yet `table`, which a later migration made)."""
     try:
         parsed = make_url(normalise_url(url))
     except Exception:  # noqa: BLE001
         raise NoDatabase(f"DATABASE_URL is not a database URL ({shown(url)}).") from None
     if parsed.get_backend_name() == "sqlite":
-        _require_sqlite(url, parsed.database)
+        _require_sqlite(url, parsed.database, table)
     else:
-        _require_server(url)
+        _require_server(url, table)
 
 
-def _require_sqlite(url: str, database: str | None) -> None:
+def _require_sqlite(url: str, database: str | None, table: str) -> None:
     if database in (None, "", ":memory:"):
         raise NoDatabase(f"DATABASE_URL={shown(url)} is an in-memory database: there is nothing to read. "
                          + _advice())
@@ -68,13 +69,15 @@ def _require_sqlite(url: str, database: str | None) -> None:
     if REQUIRED_TABLE not in tables:
         state = "is empty (no tables: never migrated)" if not tables else "holds no Safeguard tables (not migrated)"
         raise NoDatabase(f"The database {where} {state}. " + _advice())
+    if table not in tables:
+        raise NoDatabase(f"The database {where} is older than this version: run `safeguard db upgrade`.")
 
 
-def _require_server(url: str) -> None:
+def _require_server(url: str, table: str) -> None:
     engine = create_engine(normalise_url(url), pool_pre_ping=False)
     try:
         with engine.connect() as conn:
-            has = inspect(conn).has_table(REQUIRED_TABLE)
+            has, current = inspect(conn).has_table(REQUIRED_TABLE), inspect(conn).has_table(table)
     except SQLAlchemyError as err:
         reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0][:200]
         raise NoDatabase(f"Cannot read the database at {shown(url)} ({reason}).") from None
@@ -82,3 +85,5 @@ def _require_server(url: str) -> None:
         engine.dispose()
     if not has:
         raise NoDatabase(f"The database at {shown(url)} holds no Safeguard tables (not migrated). " + _advice())
+    if not current:
+        raise NoDatabase(f"The database at {shown(url)} is older than this version: run `safeguard db upgrade`.")

@@ -14,6 +14,15 @@ import yaml
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "bot" / "demo" / "safeguard.yaml"
 
 
+def _demo_token(bot) -> str:
+    """A fresh API token for this run of the demo (names are never reused, so each run has its own)."""
+    import secrets
+
+    from bot import tokens
+
+    return tokens.create(bot.core.db, f"demo-{secrets.token_hex(3)}", list(tokens.SCOPES))
+
+
 def run_demo(*, sandbox_port: int, bot_port: int, database_url: str, block: bool = True):
     from bot.settings import Settings
     from runtime.app import create_bot
@@ -51,6 +60,11 @@ def run_demo(*, sandbox_port: int, bot_port: int, database_url: str, block: bool
     click.echo(f"  CLI:        DATABASE_URL={database_url} safeguard timeline INC-1   (from this folder)")
     click.echo(f"  PagerDuty:  {pagerduty.url}   SMTP: {smtp.url}")
     click.echo("  Try, as Ana in #t-and-s-ops:  /incident declare csam-report Hash match on upload 8812")
+    token = _demo_token(bot)
+    click.echo(f"  API:        {server.url}/api/v1/openapi.json   a token with every scope: {token}")
+    click.echo(f"    curl -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' "
+               f"-d '{{\"playbook\": \"viral-spread\", \"summary\": \"PDQ match on upload 77\", "
+               f"\"evidence\": [{{\"sha256\": \"{'ab' * 32}\"}}]}}' {server.url}/api/v1/incidents")
 
     def stop() -> None:
         server.stop()

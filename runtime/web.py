@@ -12,6 +12,7 @@ from slack_bolt.adapter.flask import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import func, select, text
 
+from api import register_api
 from bot.clocks.now import utcnow
 from bot.clocks.scheduler import Clockwork
 from bot.core import Core
@@ -160,6 +161,7 @@ def create_web(core: Core, bolt: App, clockwork: Clockwork, signing_secret: str)
             return Response(f"{err}\n", status=400, mimetype="text/plain")
         return _private_page(render_report(report, "html", template_dir=core.settings.templates_dir))
 
+    register_api(web, core)
     return web
 
 

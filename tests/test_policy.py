@@ -28,9 +28,11 @@ LEAD, SPEC, LEGAL, OUTSIDER = "U0LEAD001", "U0SPEC001", "U0LEGAL01", "U0OUTSID1"
 # Modules whose public functions change incidents; each such function is a policy mutation
 # unless it is driven by Slack or the outbox, not by a person asking.
 MUTATING_MODULES = ["bot.incidents.declare", "bot.incidents.steps", "bot.incidents.lifecycle",
-                    "bot.incidents.people", "bot.incidents.repeats", "bot.paging.service", "bot.timeline.service", "bot.wellbeing"]
+                    "bot.incidents.people", "bot.incidents.repeats", "bot.paging.service", "bot.timeline.service", "bot.wellbeing",
+                    "bot.intake"]
 NOT_A_PERSON = {"joined", "left", "reconcile", "notify_task", "notify_dead", "resolve_task", "upload_task",
-                "upload_failed", "withdraw_pages", "escalate", "open_page", "recompute", "purge_expired"}
+                "upload_failed", "withdraw_pages", "escalate", "open_page", "recompute", "purge_expired",
+                "sightings_task"}
 # A person's own records, in no incident: `/incident break` (the caller acts only on themselves).
 SELF_ONLY = {"take_break"}
 
@@ -152,10 +154,21 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_the_core_imports_no_slack_web_or_sandbox_code():
-    forbidden = ("slack_sdk", "slack_bolt", "flask", "waitress", "handlers", "sandbox", "runtime")
+    forbidden = ("slack_sdk", "slack_bolt", "flask", "waitress", "handlers", "sandbox", "runtime", "api")
     for info in pkgutil.walk_packages(bot.__path__, "bot."):
         path = REPO / (info.name.replace(".", "/") + ("/__init__.py" if info.ispkg else ".py"))
         if "migrations" in info.name:
             continue
         bad = [m for m in _imports(path) if m.split(".")[0] in forbidden]
         assert not bad, f"{info.name} imports {bad}"
+
+
+def test_the_api_routes_only_parse_call_the_core_and_render():
+    """The API (`api/`) is a presentation side like `handlers/`: it may import the core, Flask and
+    pydantic, never Slack, the Slack listeners, the sandbox or start-up code; and it writes no
+    SQL of its own (the core's functions do, with the token as the actor)."""
+    forbidden = ("slack_sdk", "slack_bolt", "handlers", "sandbox", "runtime", "sqlalchemy")
+    for path in sorted((REPO / "api").glob("*.py")):
+        bad = [m for m in _imports(path) if m.split(".")[0] in forbidden]
+        assert not bad, f"api/{path.name} imports {bad}"
+        assert "db.tx()" not in path.read_text() and "db.read()" not in path.read_text(), path.name

@@ -40,6 +40,7 @@ class Incident(Base):
     checklist_rendered_at: Mapped[datetime | None]
     archived: Mapped[bool] = mapped_column(default=False)
     provisioned_at: Mapped[datetime | None]
+    external_id: Mapped[str | None] = mapped_column(String(128), index=True)  # the API caller's own id
 
 
 class Participant(Base):
@@ -214,3 +215,63 @@ class WellbeingNudge(Base):
     kind: Mapped[str] = mapped_column(String(16))  # break | daily80 | daily100 | lead
     key: Mapped[str] = mapped_column(String(64))  # the local day, the streak, the incident
     sent_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ApiToken(Base):
+    """A token of the HTTP API. Only the SHA-256 of the token is kept; the token itself is shown
+    once, by `safeguard token create`. A revoked token stops working at once (every request
+    reads this row)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(28), unique=True)  # the actor is `api:NAME` (32 chars)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class IdempotencyKey(Base):
+    """The first answer to an `Idempotency-Key` of a token, replayed for 24 hours. `status` is
+    None while the first request is still being answered."""
+
+    __tablename__ = "api_idempotency"
+    __table_args__ = (UniqueConstraint("token", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(28))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None]
+    body: Mapped[dict[str, Any] | None] = mapped_column(JSON())
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Evidence(Base):
+    """An evidence reference (hashes, content id, source; never content) added to an incident by
+    the API: with its declaration, or later as a sighting (a match of a hash the incident holds)."""
+
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    hashes: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"sha256": "…", "pdq": "…"}
+    content_id: Mapped[str | None] = mapped_column(String(256))
+    source: Mapped[str | None] = mapped_column(String(128))
+    sighting: Mapped[bool] = mapped_column(default=False)  # False: came with the declaration
+    added_by: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+    summarised_at: Mapped[datetime | None]  # a sighting told in the channel's summary message
+
+
+class EvidenceHash(Base):
+    """Which incident holds a hash, per playbook: the primary key makes two declarations of the
+    same new hash race for one row, so exactly one incident is opened and the other merges. A row
+    whose incident is closed is stale and is replaced by the next declaration of that hash."""
+
+    __tablename__ = "evidence_hashes"
+
+    playbook_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    hash: Mapped[str] = mapped_column(String(600), primary_key=True)  # `sha256:…` (kind:value)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)

@@ -78,61 +78,74 @@ def declare(
     channel_id: str | None = None,
     response_url: str | None = None,
 ) -> Declared:
-    from ..clocks.arming import arm_clock
-
-    user = actor
     playbook, summary, severity = validate(core, playbook_id, summary, severity)
-    # A restricted playbook's channel holds only its roles' people and the leads (2258B(c)):
-    # anyone else who declares is told the number and the lead, and is not added.
-    joins = not playbook.restricted or core.is_lead(user) or holds_playbook_role(core, playbook, user)
-    now = utcnow()
     with core.db.tx() as session:
-        incident = Incident(
-            playbook_id=playbook.id, title=summary, severity=severity, status="open",
-            private=playbook.private, declared_at=now, declared_by=user, declared_in=channel_id,
-        )
-        session.add(incident)
-        session.flush()
-        incident.channel_name = channel_name(incident.id, playbook.id)
-        append(
-            session, incident.id, "declared",
-            f"{ref(incident.id)} declared: {summary}",
-            actor=user,
-            data={"playbook": playbook.id, "severity": severity, "summary": summary,
-                  "channel_name": incident.channel_name, "private": playbook.private},
-        )
-        for position, step in enumerate(playbook.steps):
-            session.add(StepState(
-                incident_id=incident.id, step_id=step.id, position=position,
-                state="waiting" if step.after else "active", values={},
-            ))
-        people = {user: "declarer"} if joins else {}
-        if not joins:
-            append(session, incident.id, "declarer_not_added",
-                   "The declarer holds none of this restricted playbook's roles and was not added to the channel",
-                   actor=user, data={"user": user})
-        for role in playbook.roles:
-            role_cfg = core.config.roles.get(role)
-            if role_cfg is None or not role_cfg.users:
-                continue
-            primary = role_cfg.users[0]
-            session.add(RoleAssignment(incident_id=incident.id, role=role, user_id=primary,
-                                       assigned_at=now, assigned_by=None))
-            append(session, incident.id, "role_assigned",
-                   f"{core.role_label(role)}: <@{primary}> (from the organisation config)",
-                   data={"role": role, "user": primary, "source": "config"})
-            for member in role_cfg.users:
-                people.setdefault(member, f"role:{role}")
-        for member, reason in people.items():
-            session.add(Participant(incident_id=incident.id, user_id=member, reason=reason, added_at=now))
-        arm_clock(core, session, incident, "declared")
-        # The response_url lets provisioning replace the confirmation with the linked channel.
-        provision = {"incident": incident.id, **({"response_url": response_url} if response_url else {})}
-        enqueue(session, "provision", provision, incident_id=incident.id,
-                dedup_key=f"provision:{incident.id}")
-        lead = next((u for role, u in ((r, core.config.roles.get(r)) for r in playbook.roles)
-                     if role == "incident_lead" and u and u.users), None)
-        result = Declared(incident.id, ref(incident.id), incident.channel_name, playbook.title, severity,
-                          joined=joins, lead=lead.users[0] if lead else None)
+        _, result = write_incident(core, session, playbook, summary, severity, actor, channel_id=channel_id,
+                                   response_url=response_url)
     core.dispatcher.kick()
     return result
+
+
+def write_incident(core: Core, session, playbook, summary: str, severity: str, actor: str, *,
+                   channel_id: str | None = None, external_id: str | None = None,
+                   response_url: str | None = None) -> tuple[Incident, Declared]:
+    """Write a validated declaration in the caller's transaction: the incident, its steps, its
+    people, its first timeline events and clocks, and the Slack set-up to do (the outbox). The
+    same for a declaration from Slack and from the API (whose token joins no channel)."""
+    from ..clocks.arming import arm_clock
+    from ..tokens import is_api_actor
+
+    user = actor
+    by_api = is_api_actor(user)
+    # A restricted playbook's channel holds only its roles' people and the leads (2258B(c)):
+    # anyone else who declares is told the number and the lead, and is not added.
+    joins = not by_api and (not playbook.restricted or core.is_lead(user) or holds_playbook_role(core, playbook, user))
+    now = utcnow()
+    incident = Incident(
+        playbook_id=playbook.id, title=summary, severity=severity, status="open",
+        private=playbook.private, declared_at=now, declared_by=user, declared_in=channel_id,
+        external_id=external_id,
+    )
+    session.add(incident)
+    session.flush()
+    incident.channel_name = channel_name(incident.id, playbook.id)
+    append(
+        session, incident.id, "declared",
+        f"{ref(incident.id)} declared: {summary}",
+        actor=user,
+        data={"playbook": playbook.id, "severity": severity, "summary": summary,
+              "channel_name": incident.channel_name, "private": playbook.private,
+              **({"external_id": external_id} if external_id else {})},
+    )
+    for position, step in enumerate(playbook.steps):
+        session.add(StepState(
+            incident_id=incident.id, step_id=step.id, position=position,
+            state="waiting" if step.after else "active", values={},
+        ))
+    people = {user: "declarer"} if joins else {}
+    if not joins and not by_api:
+        append(session, incident.id, "declarer_not_added",
+               "The declarer holds none of this restricted playbook's roles and was not added to the channel",
+               actor=user, data={"user": user})
+    for role in playbook.roles:
+        role_cfg = core.config.roles.get(role)
+        if role_cfg is None or not role_cfg.users:
+            continue
+        primary = role_cfg.users[0]
+        session.add(RoleAssignment(incident_id=incident.id, role=role, user_id=primary,
+                                   assigned_at=now, assigned_by=None))
+        append(session, incident.id, "role_assigned",
+               f"{core.role_label(role)}: <@{primary}> (from the organisation config)",
+               data={"role": role, "user": primary, "source": "config"})
+        for member in role_cfg.users:
+            people.setdefault(member, f"role:{role}")
+    for member, reason in people.items():
+        session.add(Participant(incident_id=incident.id, user_id=member, reason=reason, added_at=now))
+    arm_clock(core, session, incident, "declared")
+    # The response_url lets provisioning replace the confirmation with the linked channel.
+    provision = {"incident": incident.id, **({"response_url": response_url} if response_url else {})}
+    enqueue(session, "provision", provision, incident_id=incident.id, dedup_key=f"provision:{incident.id}")
+    lead = next((u for role, u in ((r, core.config.roles.get(r)) for r in playbook.roles)
+                 if role == "incident_lead" and u and u.users), None)
+    return incident, Declared(incident.id, ref(incident.id), incident.channel_name, playbook.title, severity,
+                              joined=joins, lead=lead.users[0] if lead else None)
