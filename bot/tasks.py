@@ -33,12 +33,13 @@ def _slack(call):
 TASK_EVENT = "safeguard_task"
 
 
-def post_once(core: Core, task: Task, channel: str, text: str, blocks=None, *, thread_ts: str | None = None) -> str:
-    """Post a task's message at most once: it carries the task's id as message metadata, it is
-    not retried blindly by slack_sdk after a 5xx (Slack may have posted it), and a retry of the
-    task (after a crash or a lost answer) first looks for it in the channel."""
-    payload = {"task": task.id}
-    if task.attempts > 1:
+def post_once(core: Core, task: Task, channel: str, text: str, blocks=None, *, thread_ts: str | None = None,
+              payload: dict | None = None, look_first: bool = False) -> str:
+    """Post a task's message at most once: it carries the task's id (or `payload`) as message
+    metadata, it is not retried blindly by slack_sdk after a 5xx (Slack may have posted it), and
+    a retry of the task (after a crash or a lost answer) first looks for it in the channel."""
+    payload = payload or {"task": task.id}
+    if task.attempts > 1 or look_first:
         found = core.gateway.find_posted(channel, TASK_EVENT, payload)
         if found:
             return found

@@ -13,6 +13,7 @@ from ..core import Core
 from ..db.models import Incident, Page, StepState, TimelineEvent, Timer
 from ..errors import InvalidInput, NotFound
 from ..outcomes import Outcome
+from ..paging.messages import sync_incident_pages
 from ..paging.service import withdraw_pages
 from ..policy import mutation
 from ..timeline.store import append, lock_incident
@@ -107,6 +108,7 @@ def resolve(core: Core, incident_id: int, actor: str, summary: str) -> Outcome:
         append(session, incident_id, "resolved", f"Resolved{': ' + summary if summary else ''}", actor=user,
                data={"summary": summary})
         cancel_timers(session, incident_id, reason="incident resolved", actor=user, kinds=("status",))
+        sync_incident_pages(session, incident_id)  # open pages' messages say the incident is resolved
         request_refresh(session, incident)
         _retopic(session, incident)
         _announce(session, incident, f":white_check_mark: {ref(incident_id)} resolved by <@{user}>. "

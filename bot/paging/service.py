@@ -30,6 +30,7 @@ from ..outcomes import Outcome
 from ..policy import mutation
 from ..render import mrkdwn_escape
 from ..timeline.store import append, lock_incident
+from . import messages
 from .base import DeliveryError, PageNotice
 from .retry import backoff
 
@@ -79,15 +80,18 @@ def _notify_level(core: Core, session, incident: Incident, page: Page, number: i
     users = _page_targets(session, incident, page.role, level, number)
     page.level, page.level_sent_at = number, utcnow()
     page.notified = list(dict.fromkeys(list(page.notified or []) + users))
+    page.levels = [*(page.levels or []), {"level": number, "users": users, "at": page.level_sent_at.isoformat(),
+                                          "ack_within": format_duration(level.ack_within)}]
     for backend in level.notify:
         if backend == "slack":
             for user in users:
                 enqueue(session, "page_notify", {"page": page.id, "level": number, "backend": "slack", "user": user},
                         incident_id=incident.id)
-            mentions = " ".join(f"<@{u}>" for u in users) or core.role_label(page.role)
-            to_incident_channel(session, incident, core.render.text(
-                "slack/page_channel.txt.j2", page=page, label=core.role_label(page.role), mentions=mentions,
-                level=number))
+            if incident.channel_id:  # one post per level, kept current in place (messages.py)
+                enqueue(session, "page_post", {"page": page.id, "level": number}, incident_id=incident.id)
+            else:  # no channel yet: a plain post, sent once the channel is there
+                session.flush()
+                to_incident_channel(session, incident, messages.render_channel_post(core, session, page, number))
         else:
             enqueue(session, "page_notify", {"page": page.id, "level": number, "backend": backend, "users": users},
                     incident_id=incident.id)
@@ -108,11 +112,13 @@ def escalate(core: Core, session, timer: Timer) -> None:
                f"Nobody acknowledged the page for {core.role_label(page.role)}: escalating to level {page.level + 1}",
                data={"page": page.id, "from_level": page.level, "to_level": page.level + 1})
         _notify_level(core, session, incident, page, page.level + 1)
+        messages.request_sync(session, page)  # the earlier levels' messages say it escalated
         return
     page.state = "unanswered"
     append(session, incident.id, "page_unanswered",
            f"Nobody acknowledged the page for {core.role_label(page.role)} after {len(policy)} level(s)",
            data={"page": page.id, "levels": len(policy)})
+    messages.request_sync(session, page)
     leads = list(dict.fromkeys(role_holders(session, incident.id).get("incident_lead", []) + list(core.config.leads)))
     to_incident_channel(session, incident, core.render.text(
         "slack/page_unanswered.txt.j2", page=page, label=core.role_label(page.role),
@@ -178,8 +184,8 @@ def acknowledge(core: Core, actor: str, *, page_id: int | None = None, incident_
                                      "seconds_to_ack": int(took.total_seconds())})
             cancel_timers(session, incident.id, reason=f"page #{page.id} acknowledged", actor=user, kinds=("escalate",))
             _resolve_on_pagers(core, session, page)
-            to_incident_channel(session, incident, f":white_check_mark: <@{user}> acknowledged the page for "
-                                                   f"{mrkdwn_escape(core.role_label(page.role))}.")
+            # The DMs and the channel posts say who acknowledged, when, after how long (in place).
+            messages.request_sync(session, page)
             request_refresh(session, incident)
         if not acked:
             raise InvalidInput("No open page is addressed to you.")
@@ -201,6 +207,7 @@ def withdraw_pages(core: Core, session, incident_id: int, user: str) -> int:
                f"Page #{page.id} for {core.role_label(page.role)} withdrawn: the incident was closed",
                actor=user, data={"page": page.id, "level": page.level, "was": was})
         _resolve_on_pagers(core, session, page)
+        messages.request_sync(session, page)
         withdrawn += 1
     return withdrawn
 
@@ -246,8 +253,9 @@ def notify_task(core: Core, task: Task) -> None:
             return
         users = [p["user"]] if "user" in p else p["users"]
         note = notice(core, session, page, p["level"], users)
+    how = "posted"
     if p["backend"] == "slack":
-        _send_slack_dm(core, task, note, p["user"])
+        how = _send_slack_dm(core, task, note, p["user"])
     else:
         backend = core.backends.get(p["backend"])
         if backend is None:
@@ -264,6 +272,8 @@ def notify_task(core: Core, task: Task) -> None:
     with core.db.tx() as session:
         lock_incident(session, task.incident_id)
         who = f"<@{p['user']}>" if p["backend"] == "slack" else f"{len(users)} recipient(s)"
+        if how != "posted":  # the person already had this page's DM: it now shows this level
+            who += " (the DM already sent was updated)"
         append(session, task.incident_id, "page_sent",
                f"Paged {note.role_label} (level {note.level}) via {p['backend']}: {who}",
                data={"page": note.page_id, "level": note.level, "backend": p["backend"], "users": users})
@@ -274,15 +284,14 @@ def notify_task(core: Core, task: Task) -> None:
             enqueue(session, "page_resolve", {"page": page.id, "backend": p["backend"]}, incident_id=page.incident_id)
 
 
-def _send_slack_dm(core: Core, task: Task, note: PageNotice, user: str) -> None:
-    """One DM per page level and person (the task's identity rides on the message: see post_once)."""
+def _send_slack_dm(core: Core, task: Task, note: PageNotice, user: str) -> str:
+    """One DM per page and person, whatever the level: a later level updates it in place
+    (messages.deliver; the page and the person ride on the message as its metadata)."""
     from ..tasks import post_once
 
-    text = core.render.text("slack/page_dm.txt.j2", notice=note)
-    blocks = core.render.blocks("slack/page_dm.json.j2", notice=note, text=text)
     try:
         try:
-            post_once(core, task, user, text, blocks)
+            return messages.deliver(core, task, note.page_id, messages.dm_key(user), note.level, user)
         except SlackError as err:
             if err.code not in REFUSED_AS_MADE:
                 raise
@@ -290,10 +299,31 @@ def _send_slack_dm(core: Core, task: Task, note: PageNotice, user: str) -> None:
             # the fixed minimum (who, which incident, the Acknowledge button) without the words.
             log.warning("page %s DM refused as made (%s); sending the minimal page", note.page_id, err.code)
             minimal = replace(note, said="", reason="see the incident channel", playbook_title="", channel_id=None)
-            post_once(core, task, user, core.render.text("slack/page_dm.txt.j2", notice=minimal),
-                      core.render.blocks("slack/page_dm.json.j2", notice=minimal, text=""))
+            with core.db.read() as session:
+                state = messages.page_state(core, session, session.get(Page, note.page_id))
+            text = core.render.text("slack/page_dm.txt.j2", notice=minimal, st=state)
+            key = messages.dm_key(user)
+            ts = post_once(core, task, user, text,
+                           core.render.blocks("slack/page_dm.json.j2", notice=minimal, text="", st=state),
+                           payload={"page": note.page_id, "key": key})
+            messages.record(core, task, note.page_id, key, user, ts, "minimal")
+            return "posted"
     except SlackError as err:
         if err.code in ("user_not_found", "channel_not_found", "account_inactive", "user_disabled"):
+            raise GiveUp(str(err)) from None
+        raise Retry(str(err)) from None
+
+
+def post_task(core: Core, task: Task) -> None:
+    """The incident channel's post of one level of a page (kept current by page_sync)."""
+    p = task.payload
+    with core.db.read() as session:
+        incident = session.get(Incident, task.incident_id)
+        channel = incident.channel_id
+    try:
+        messages.deliver(core, task, p["page"], messages.channel_key(p["level"]), p["level"], channel)
+    except SlackError as err:
+        if err.code in ("channel_not_found", "is_archived", "not_in_channel") | REFUSED_AS_MADE:
             raise GiveUp(str(err)) from None
         raise Retry(str(err)) from None
 
@@ -352,3 +382,5 @@ def register_tasks(core: Core) -> None:
     core.dispatcher.register("page_notify", lambda t: notify_task(core, t), max_attempts=attempts,
                              on_dead=lambda t, e: notify_dead(core, t, e))
     core.dispatcher.register("page_resolve", lambda t: resolve_task(core, t), max_attempts=attempts)
+    core.dispatcher.register("page_post", lambda t: post_task(core, t), max_attempts=20)
+    messages.register_tasks(core)
