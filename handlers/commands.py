@@ -13,7 +13,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from bot import wellbeing
 from bot.core import Core
 from bot.errors import InvalidInput
-from bot.incidents import lifecycle, people, queries, steps
+from bot.incidents import lifecycle, people, queries, steps, updates
 from bot.incidents.declare import declare, playbook_list, validate
 from bot.outcomes import Outcome
 from bot.paging import service as pages
@@ -207,6 +207,17 @@ def _close(ctx: Ctx) -> None:
         ctx.said(lifecycle.close(ctx.core, number, ctx.user))
 
 
+def _update(ctx: Ctx) -> None:
+    """`/incident update` opens the form; `/incident update CURRENT STATE…` posts at once (the
+    next update due after the severity's cadence)."""
+    number = ctx.incident()
+    if not ctx.rest.strip():
+        ctx.ack()
+        modals.open_update(ctx.core, ctx.trigger_id, number, ctx.user)
+        return
+    ctx.said(updates.post_status_update(ctx.core, number, ctx.user, ctx.rest))
+
+
 def _timeline(ctx: Ctx) -> None:
     number = ctx.incident()
     ctx.said(timeline.post_to_channel(ctx.core, number, ctx.user, (ctx.rest.strip() or "md").lower()))
@@ -229,6 +240,7 @@ SUBCOMMANDS: dict[str, Callable[[Ctx], None]] = {
     "resolve": _resolve,
     "close": _close,
     "timeline": _timeline,
+    "update": _update,
     "viewed": _viewed,
     "wellbeing": _wellbeing,
     "break": _break,

@@ -60,6 +60,8 @@ def _named_in_payload(body: dict[str, Any]) -> int | None:
         if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
             raise InvalidInput("That button is out of date; use `/incident status`.")
         value = actions[0].get("value")
+        if value is None and isinstance(actions[0].get("selected_option"), dict):  # an overflow menu
+            value = actions[0]["selected_option"].get("value")
         if actions[0].get("action_id") == "page_ack":
             return None  # a page id, checked against who was paged
         number = str(value or "").partition(":")[0]

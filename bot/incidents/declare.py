@@ -70,6 +70,7 @@ def declare(
     channel_id: str | None = None,
 ) -> Declared:
     from ..clocks.arming import arm_clock
+    from .announce import announce
 
     user = actor
     playbook, summary, severity = validate(core, playbook_id, summary, severity)
@@ -117,6 +118,7 @@ def declare(
         for member, reason in people.items():
             session.add(Participant(incident_id=incident.id, user_id=member, reason=reason, added_at=now))
         arm_clock(core, session, incident, "declared")
+        announce(core, session, incident, "declared")
         enqueue(session, "provision", {"incident": incident.id}, incident_id=incident.id,
                 dedup_key=f"provision:{incident.id}")
         lead = next((u for role, u in ((r, core.config.roles.get(r)) for r in playbook.roles)
