@@ -13,7 +13,7 @@ from .clocks.outbox import enqueue
 from .core import Core
 from .db.models import Incident, Task
 from .incidents.checklist import refresh_task
-from .incidents.provision import provision_task, topic_task
+from .incidents.provision import bookmarks_task, provision_task, topic_task
 from .timeline.store import append
 
 # Errors after which posting again cannot succeed.
@@ -124,3 +124,4 @@ def register_tasks(core: Core) -> None:
     d.register("channel_post", lambda t: channel_post_task(core, t), max_retry=timedelta(seconds=30))
     d.register("topic", lambda t: _slack(lambda: topic_task(core, t)), max_attempts=20)
     d.register("close_channel", lambda t: close_channel_task(core, t), max_attempts=20)
+    d.register("bookmarks", lambda t: _slack(lambda: bookmarks_task(core, t)), max_attempts=10)

@@ -15,6 +15,7 @@ from bot.errors import SlackError
 
 from ..clocks.dispatcher import Retry
 from ..clocks.now import utcnow
+from ..clocks.outbox import enqueue
 from ..core import Core
 from ..db.models import Incident, Participant, Task
 from ..timeline.store import append
@@ -114,6 +115,38 @@ def set_topic(core: Core, incident: Incident) -> None:
         incident = session.get(Incident, incident_id)
         incident.topic_set = True
         append(session, incident_id, "topic_set", f"Channel topic: {topic}", data={"topic": topic})
+
+
+def bookmarks_for(core: Core, incident: Incident) -> list[tuple[str, str, str]]:
+    """(title, link, emoji) of the channel's bookmarks: the review page (a timeline link is
+    personal and lasts an hour, so the bookmark opens a page that says how to get one:
+    `/incident timeline html`) and the playbook's page."""
+    from ..timeline.service import public_base
+
+    base = public_base(core)
+    playbook = core.playbooks.get(incident.playbook_id)
+    marks = [(f"{ref(incident.id)} review", f"{base}/incidents/{incident.id}", ":scroll:")]
+    if playbook is not None:
+        marks.append((f"Playbook: {playbook.title}"[:100], f"{base}/playbooks/{playbook.id}", ":books:"))
+    return marks
+
+
+def bookmarks_task(core: Core, task: Task) -> None:
+    """Each bookmark once: those the channel already has (an earlier attempt's) are not added again.
+    A task of its own after provisioning: bookmarks.add is a slow tier, and nothing waits on it."""
+    incident_id = task.payload["incident"]
+    incident = _load(core, incident_id)
+    if incident.channel_id is None or incident.archived:
+        return
+    try:
+        have = {b.get("title") for b in core.gateway.bookmarks(incident.channel_id)}
+        for title, link, emoji in bookmarks_for(core, incident):
+            if title not in have:
+                core.gateway.add_bookmark(incident.channel_id, title, link, emoji)
+    except SlackError as err:
+        if err.code not in ("invalid_link", "missing_scope", "not_allowed", "invalid_title"):
+            raise
+        log.warning("INC-%s: could not bookmark the review and playbook pages (%s)", incident_id, err.code)
 
 
 def _ensure_invited(core: Core, incident_id: int) -> None:
@@ -224,3 +257,5 @@ def _finish(core: Core, incident_id: int) -> None:
         incident = session.get(Incident, incident_id)
         if incident.provisioned_at is None:
             incident.provisioned_at = utcnow()
+            enqueue(session, "bookmarks", {"incident": incident_id}, incident_id=incident_id,
+                    dedup_key=f"bookmarks:{incident_id}")
