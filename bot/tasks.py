@@ -34,13 +34,14 @@ TASK_EVENT = "safeguard_task"
 
 
 def post_once(core: Core, task: Task, channel: str, text: str, blocks=None, *, thread_ts: str | None = None,
-              payload: dict | None = None, look_first: bool = False) -> str:
-    """Post a task's message at most once: it carries the task's id (or `payload`) as message
-    metadata, it is not retried blindly by slack_sdk after a 5xx (Slack may have posted it), and
-    a retry of the task (after a crash or a lost answer) first looks for it in the channel."""
-    payload = payload or {"task": task.id}
+              identity: dict | None = None, look_first: bool = False) -> str:
+    """Post a task's message at most once: it carries the task's id as message metadata, it is
+    not retried blindly by slack_sdk after a 5xx (Slack may have posted it), and a retry of the
+    task (after a crash or a lost answer) first looks for it in the channel. `identity` (also
+    carried) names the message beyond the task, so another task can find it (`look_first`)."""
+    payload = {"task": task.id, **(identity or {})}
     if task.attempts > 1 or look_first:
-        found = core.gateway.find_posted(channel, TASK_EVENT, payload)
+        found = core.gateway.find_posted(channel, TASK_EVENT, identity or payload)
         if found:
             return found
     return core.gateway.post(channel, text, blocks, thread_ts=thread_ts, once=True,

@@ -164,7 +164,7 @@ def deliver(core: Core, task: Task, page_id: int, key: str, level: int, channel:
         page = session.get(Page, page_id)
         row = session.scalar(select(PageMessage).where(PageMessage.page_id == page_id, PageMessage.key == key))
         text, blocks = _render(core, session, page, row)
-    ts = post_once(core, task, channel, text, blocks, payload={"page": page_id, "key": key},
+    ts = post_once(core, task, channel, text, blocks, identity={"page": page_id, "key": key},
                    look_first=how == "takeover")
     record(core, task, page_id, key, channel, ts, _shown(text, blocks))
     return "posted"

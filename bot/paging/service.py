@@ -305,7 +305,7 @@ def _send_slack_dm(core: Core, task: Task, note: PageNotice, user: str) -> str:
             key = messages.dm_key(user)
             ts = post_once(core, task, user, text,
                            core.render.blocks("slack/page_dm.json.j2", notice=minimal, text="", st=state),
-                           payload={"page": note.page_id, "key": key})
+                           identity={"page": note.page_id, "key": key})
             messages.record(core, task, note.page_id, key, user, ts, "minimal")
             return "posted"
     except SlackError as err:
