@@ -1,5 +1,6 @@
 """The Slack experience at 3 a.m., end to end through the sandbox: page messages updated in place
-(escalated, acknowledged, withdrawn; one DM per person per page, across a bot restart too),
+(escalated, acknowledged, withdrawn at close or when the overdue step is done; one DM per person
+per page, across a bot restart too),
 status updates seen by the channel and a content-free line in the announcement channel, the
 pinned checklist as the dashboard (ids, clocks, values, private values hidden, a menu), and the
 channel's bookmarks. Time is frozen (ticking) and moved by hand; the scheduler is not started.
@@ -223,6 +224,17 @@ def test_status_updates_announcements_checklist_dashboard_and_bookmarks(bot, clo
     advance(bot, clock, timedelta(hours=2, seconds=1))
     [asked] = [m for m in bot.ws.messages(channel.id) if "time for a status update" in m.text]
     assert "`/incident update`" in asked.text
+
+    # The report is a day late: Legal is paged for it; filing it withdraws the page (in place).
+    advance(bot, clock, timedelta(hours=22))
+    [dm] = page_dms(bot, LEGAL)
+    assert has_button(dm) and "overdue" in shown(dm)
+    run(bot, LEAD, "done ncmec-report report_id=123456", channel)
+    [dm] = page_dms(bot, LEGAL)
+    assert not has_button(dm) and "Withdrawn*: “File the CyberTipline report and log its ID” was done" in shown(dm)
+    with bot.core.db.read() as session:
+        assert session.get(Page, 1).state == "withdrawn"
+        assert not session.scalars(select(Timer).where(Timer.kind == "escalate", Timer.state == "pending")).all()
 
     # Resolve from the checklist's menu; then close: both announced, content-free.
     board = checklist(bot, channel)

@@ -119,6 +119,8 @@ class Page(Base):
     acked_by: Mapped[str | None] = mapped_column(String(32))
     # Who each level tried and when: [{"level", "users", "at", "ack_within"}] (the messages say it).
     levels: Mapped[list[Any] | None] = mapped_column(JSON, default=list)
+    step_id: Mapped[str | None] = mapped_column(String(64))  # a deadline page: the step that was overdue
+    withdrawn_why: Mapped[str | None] = mapped_column(Text)  # "INC-7 was closed", "“…” was done"
 
 
 class PageMessage(Base):

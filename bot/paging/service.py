@@ -61,10 +61,12 @@ def _page_targets(session, incident: Incident, role: str, level: Level, number: 
     return list(dict.fromkeys(holders + list(level.users)))
 
 
-def open_page(core: Core, session, incident: Incident, role: str, reason: str, requested_by: str | None) -> Page:
+def open_page(core: Core, session, incident: Incident, role: str, reason: str, requested_by: str | None,
+              step_id: str | None = None) -> Page:
+    """`step_id`: a deadline page, withdrawn when that step is done or skipped."""
     now = utcnow()
     page = Page(incident_id=incident.id, role=role, reason=reason, requested_by=requested_by, level=1,
-                state="open", created_at=now, notified=[])
+                state="open", created_at=now, notified=[], step_id=step_id)
     session.add(page)
     session.flush()
     text = f"Paging {core.role_label(role)}" + (f": {reason}" if reason else f" by hand (<@{requested_by}>)")
@@ -194,18 +196,30 @@ def acknowledge(core: Core, actor: str, *, page_id: int | None = None, incident_
     return Outcome("page_acked", pages_acked[0]["incident"], {"pages": pages_acked})
 
 
-def withdraw_pages(core: Core, session, incident_id: int, user: str) -> int:
-    """The incident is closed: its pages still open or unanswered stop ringing anywhere.
+def withdraw_pages(core: Core, session, incident_id: int, user: str, *, step_id: str | None = None,
+                   why: str | None = None) -> int:
+    """The incident is closed (or, with `step_id`, the step whose deadline paged is done or
+    skipped): its pages still open or unanswered stop ringing anywhere.
 
-    Their escalation timers are cancelled with the incident's other clocks; here each page is
-    marked withdrawn and resolved on PagerDuty / the webhook, so nobody is woken for it."""
+    At close their escalation timers are cancelled with the incident's other clocks (for a step,
+    here); each page is marked withdrawn, its messages say why, and it is resolved on
+    PagerDuty / the webhook, so nobody is woken for it."""
+    why = why or f"{ref(incident_id)} was closed"
+    query = select(Page).where(Page.incident_id == incident_id, Page.state.in_(("open", "unanswered")))
+    if step_id is not None:
+        query = query.where(Page.step_id == step_id)
     withdrawn = 0
-    for page in session.scalars(select(Page).where(Page.incident_id == incident_id,
-                                                   Page.state.in_(("open", "unanswered"))).order_by(Page.id)):
-        was, page.state = page.state, "withdrawn"
+    for page in session.scalars(query.order_by(Page.id)):
+        was, page.state, page.withdrawn_why = page.state, "withdrawn", why
         append(session, incident_id, "page_withdrawn",
-               f"Page #{page.id} for {core.role_label(page.role)} withdrawn: the incident was closed",
-               actor=user, data={"page": page.id, "level": page.level, "was": was})
+               f"Page #{page.id} for {core.role_label(page.role)} withdrawn: {why}",
+               actor=user, data={"page": page.id, "level": page.level, "was": was, "why": why})
+        if step_id is not None:
+            for timer in session.scalars(select(Timer).where(Timer.page_id == page.id, Timer.state == "pending")):
+                timer.state = "cancelled"
+                append(session, incident_id, "timer_cancelled", f"Clock cancelled: page #{page.id} withdrawn",
+                       actor=user, data={"timer": timer.id, "kind": timer.kind, "step": None,
+                                         "reason": f"page #{page.id} withdrawn"})
         _resolve_on_pagers(core, session, page)
         messages.request_sync(session, page)
         withdrawn += 1

@@ -37,10 +37,14 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_page_messages_page_id'), ['page_id'], unique=False)
     with op.batch_alter_table('pages', schema=None) as batch_op:
         batch_op.add_column(sa.Column('levels', sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column('step_id', sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column('withdrawn_why', sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('pages', schema=None) as batch_op:
+        batch_op.drop_column('withdrawn_why')
+        batch_op.drop_column('step_id')
         batch_op.drop_column('levels')
     with op.batch_alter_table('page_messages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_page_messages_page_id'))
