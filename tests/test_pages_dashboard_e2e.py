@@ -236,6 +236,20 @@ def test_status_updates_announcements_checklist_dashboard_and_bookmarks(bot, clo
         assert session.get(Page, 1).state == "withdrawn"
         assert not session.scalars(select(Timer).where(Timer.kind == "escalate", Timer.state == "pending")).all()
 
+    # The menu's Assign and Page open their forms and do what the commands do.
+    assert bot.driver.click(LEAD, channel.id, checklist(bot, channel).ts, "incident_menu", "1:assign").ok
+    view = wait_for(lambda: next((v for v in bot.ws.open_views(LEAD) if v.callback_id == "incident_assign"), None),
+                    what="the assign form")
+    assert bot.driver.submit_view(LEAD, view.id, {"role": {"value": "legal"}, "user": {"value": GC}}).ok
+    bot.settle()
+    assert any(e["data"].get("user") == GC for e in bot.timeline(1) if e["kind"] == "role_assigned")
+    assert bot.driver.click(LEAD, channel.id, checklist(bot, channel).ts, "incident_menu", "1:page").ok
+    view = wait_for(lambda: next((v for v in bot.ws.open_views(LEAD) if v.callback_id == "incident_page"), None),
+                    what="the page form")
+    assert bot.driver.submit_view(LEAD, view.id, {"role": {"value": "deputy"}, "reason": {"value": "Watch"}}).ok
+    bot.settle()
+    assert page_dms(bot, "U0DEPU001")
+
     # Resolve from the checklist's menu; then close: both announced, content-free.
     board = checklist(bot, channel)
     assert bot.driver.click(LEAD, channel.id, board.ts, "incident_menu", "1:resolve").ok
