@@ -286,8 +286,10 @@ def notify_task(core: Core, task: Task) -> None:
     with core.db.tx() as session:
         lock_incident(session, task.incident_id)
         who = f"<@{p['user']}>" if p["backend"] == "slack" else f"{len(users)} recipient(s)"
-        if how != "posted":  # the person already had this page's DM: it now shows this level
+        if how == "exists":  # the person already had this page's DM: it now shows this level
             who += " (the DM already sent was updated)"
+        elif how == "later":  # an earlier level's DM is still on its way; it will show this level
+            who += " (in the DM an earlier level is still sending)"
         append(session, task.incident_id, "page_sent",
                f"Paged {note.role_label} (level {note.level}) via {p['backend']}: {who}",
                data={"page": note.page_id, "level": note.level, "backend": p["backend"], "users": users})
