@@ -38,6 +38,7 @@ from .config_types import (  # noqa: F401 (re-exported: playbooks and tests impo
     EnvName,
     HttpUrl,
     RoleName,
+    SlackChannelId,
     SlackUserId,
     StrictModel,
     Text,
@@ -207,6 +208,14 @@ class Wellbeing(StrictModel):
         return value
 
 
+class Announcements(StrictModel):
+    """A team channel told, in one content-free line, when an incident is declared, updated,
+    resolved or closed: its number, playbook, severity, lead and state, never its summary."""
+
+    channel: SlackChannelId
+    """The channel's id (the bot must be a member of it)."""
+
+
 def _default_status_updates() -> dict[str, timedelta]:
     return {"sev1": timedelta(minutes=30)}
 
@@ -225,6 +234,7 @@ class OrgConfig(StrictModel):
     delivery: Delivery = PydanticField(default_factory=Delivery)
     permissions: Permissions = PydanticField(default_factory=Permissions)
     wellbeing: Wellbeing = PydanticField(default_factory=Wellbeing)
+    announcements: Announcements | None = None
 
     @model_validator(mode="after")
     def _cross_checks(self, info: ValidationInfo) -> OrgConfig:

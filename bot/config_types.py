@@ -14,6 +14,7 @@ DEFERRED = "safeguard_deferred_checks"  # validation context flag: the loader ru
 
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 USERGROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 ROLE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
@@ -31,6 +32,12 @@ def _user_id(value: str) -> str:
 def _usergroup_id(value: str) -> str:
     if not USERGROUP_ID.match(value):
         raise ValueError(f"{value!r} is not a Slack user group id (like S0123ABCD)")
+    return value
+
+
+def _channel_id(value: str) -> str:
+    if not CHANNEL_ID.match(value):
+        raise ValueError(f"{value!r} is not a Slack channel id (like C0123ABCD; the id, not the #name)")
     return value
 
 
@@ -76,6 +83,7 @@ def _non_blank(value: str) -> str:
 
 SlackUserId = Annotated[str, AfterValidator(_user_id)]
 UsergroupId = Annotated[str, AfterValidator(_usergroup_id)]
+SlackChannelId = Annotated[str, AfterValidator(_channel_id)]
 RoleName = Annotated[str, AfterValidator(check_role_name)]
 ConfigRoleName = Annotated[str, AfterValidator(_config_role_name)]
 EnvName = Annotated[str, AfterValidator(_env_name)]

@@ -44,6 +44,7 @@ class Renderer:
         self.env.filters["esc"] = mrkdwn_escape
         self.env.filters["date"] = slack_date
         self.env.filters["mention"] = mention
+        self.env.filters["fit"] = fit
         self.env.policies["json.dumps_kwargs"] = {"ensure_ascii": False}
 
     def text(self, name: str, **context: Any) -> str:

@@ -13,7 +13,7 @@ from .clocks.outbox import enqueue
 from .core import Core
 from .db.models import Incident, Task
 from .incidents.checklist import refresh_task
-from .incidents.provision import declared_ready_task, provision_task, topic_task
+from .incidents.provision import bookmarks_task, declared_ready_task, provision_task, topic_task
 from .timeline.store import append
 from .tokens import is_api_actor
 
@@ -34,13 +34,15 @@ def _slack(call):
 TASK_EVENT = "safeguard_task"
 
 
-def post_once(core: Core, task: Task, channel: str, text: str, blocks=None, *, thread_ts: str | None = None) -> str:
+def post_once(core: Core, task: Task, channel: str, text: str, blocks=None, *, thread_ts: str | None = None,
+              identity: dict | None = None, look_first: bool = False) -> str:
     """Post a task's message at most once: it carries the task's id as message metadata, it is
     not retried blindly by slack_sdk after a 5xx (Slack may have posted it), and a retry of the
-    task (after a crash or a lost answer) first looks for it in the channel."""
-    payload = {"task": task.id}
-    if task.attempts > 1:
-        found = core.gateway.find_posted(channel, TASK_EVENT, payload)
+    task (after a crash or a lost answer) first looks for it in the channel. `identity` (also
+    carried) names the message beyond the task, so another task can find it (`look_first`)."""
+    payload = {"task": task.id, **(identity or {})}
+    if task.attempts > 1 or look_first:
+        found = core.gateway.find_posted(channel, TASK_EVENT, identity or payload)
         if found:
             return found
     return core.gateway.post(channel, text, blocks, thread_ts=thread_ts, once=True,
@@ -129,3 +131,4 @@ def register_tasks(core: Core) -> None:
     d.register("channel_post", lambda t: channel_post_task(core, t), max_retry=timedelta(seconds=30))
     d.register("topic", lambda t: _slack(lambda: topic_task(core, t)), max_attempts=20)
     d.register("close_channel", lambda t: close_channel_task(core, t), max_attempts=20)
+    d.register("bookmarks", lambda t: _slack(lambda: bookmarks_task(core, t)), max_attempts=10)

@@ -1,4 +1,4 @@
-"""Buttons: the checklist's Done / Skip / Undo / Close, and a page's Acknowledge. The incident
+"""Buttons: the checklist's Done / Skip / Undo / Close / Post update and its menu, and a page's Acknowledge. The incident
 comes from the middleware (a button naming another incident than its channel's is refused)."""
 
 from __future__ import annotations
@@ -59,6 +59,24 @@ def register(app: App, core: Core) -> list[str]:
         modals.open_close(core, _trigger(body), context["incident"], context["actor"])
 
     @answering
+    def incident_update(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+        ack()
+        if context.get("incident") is None:
+            raise InvalidInput("That button is out of date; use `/incident status`.")
+        modals.open_update(core, _trigger(body), context["incident"], context["actor"])
+
+    @answering
+    def incident_menu(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+        """The checklist's overflow menu: Update, Page, Assign, Resolve, Close (each its form)."""
+        ack()
+        option = body["actions"][0].get("selected_option") or {}
+        choice = str(option.get("value") or "").partition(":")[2]
+        opener = MENU.get(choice)
+        if context.get("incident") is None or opener is None:
+            raise InvalidInput("That menu is out of date; use `/incident status`.")
+        opener(core, _trigger(body), context["incident"], context["actor"])
+
+    @answering
     def page_ack(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         ack()
         value = str(body["actions"][0].get("value") or "")
@@ -80,4 +98,11 @@ def register(app: App, core: Core) -> list[str]:
     app.action("incident_close")(incident_close)
     app.action("page_ack")(page_ack)
     app.action("home_declare")(home_declare)
-    return ["step_done", "step_skip", "step_undo", "incident_close", "page_ack", "home_declare"]
+    app.action("incident_update")(incident_update)
+    app.action("incident_menu")(incident_menu)
+    return ["step_done", "step_skip", "step_undo", "incident_close", "page_ack", "home_declare", "incident_update",
+            "incident_menu"]
+
+
+MENU = {"update": modals.open_update, "page": modals.open_page, "assign": modals.open_assign,
+        "resolve": modals.open_resolve, "close": modals.open_close}

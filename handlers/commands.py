@@ -13,7 +13,7 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from bot import wellbeing
 from bot.core import Core
 from bot.errors import InvalidInput
-from bot.incidents import lifecycle, people, queries, steps
+from bot.incidents import lifecycle, people, queries, steps, updates
 from bot.incidents.declare import declare, normalise_severity, playbook_list, validate
 from bot.incidents.repeats import find_repeat
 from bot.outcomes import Outcome
@@ -244,6 +244,17 @@ def _report(ctx: Ctx) -> None:
     ctx.reply(ctx.core.render.text("slack/report_link.txt.j2", link=link, period=period))
 
 
+def _update(ctx: Ctx) -> None:
+    """`/incident update` opens the form; `/incident update CURRENT STATE…` posts at once (the
+    next update due after the severity's cadence)."""
+    number = ctx.incident()
+    if not ctx.rest.strip():
+        ctx.ack()
+        modals.open_update(ctx.core, ctx.trigger_id, number, ctx.user)
+        return
+    ctx.said(updates.post_status_update(ctx.core, number, ctx.user, ctx.rest))
+
+
 def _timeline(ctx: Ctx) -> None:
     number = ctx.incident()
     ctx.said(timeline.post_to_channel(ctx.core, number, ctx.user, (ctx.rest.strip() or "md").lower()))
@@ -267,6 +278,7 @@ SUBCOMMANDS: dict[str, Callable[[Ctx], None]] = {
     "close": _close,
     "timeline": _timeline,
     "report": _report,
+    "update": _update,
     "viewed": _viewed,
     "wellbeing": _wellbeing,
     "break": _break,

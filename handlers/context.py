@@ -64,6 +64,8 @@ def _named_in_payload(body: dict[str, Any]) -> int | None:
         if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
             raise InvalidInput("That button is out of date; use `/incident status`.")
         value = actions[0].get("value")
+        if value is None and isinstance(actions[0].get("selected_option"), dict):  # an overflow menu
+            value = actions[0]["selected_option"].get("value")
         if actions[0].get("action_id") in NOT_NAMING:
             return None  # a page id (checked against who was paged), what a declaration gave, a link; the Home tab's Declare
         number = str(value or "").partition(":")[0]

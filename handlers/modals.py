@@ -8,8 +8,9 @@ from typing import Any
 
 from bot import wellbeing
 from bot.core import Core
+from bot.durations import format_duration
 from bot.errors import InvalidInput, SlackError
-from bot.incidents import lifecycle, steps
+from bot.incidents import lifecycle, queries, steps, updates
 from bot.policy import authorize
 
 
@@ -68,3 +69,42 @@ def open_close(core: Core, trigger_id: str, incident: int, actor: str) -> None:
     preview = lifecycle.close_preview(core, incident, actor)
     view = core.render.blocks("slack/close_modal.json.j2", preview=preview, metadata=_meta(incident=incident))
     _open(core, trigger_id, view, "click again, or type `/incident close`")
+
+
+def _role_options(core: Core, incident: int) -> list[dict[str, Any]]:
+    """The roles of the incident's playbook, then the organisation's others, by label."""
+    _, playbook_roles = queries.incident_facts(core, incident)
+    others = sorted(set(core.config.roles) - set(playbook_roles))
+    return [{"text": {"type": "plain_text", "text": core.role_label(r)[:75]}, "value": r}
+            for r in [*playbook_roles, *others]]
+
+
+def open_update(core: Core, trigger_id: str, incident: int, actor: str) -> None:
+    authorize(core, incident, actor, "note")
+    severity, _ = queries.incident_facts(core, incident)
+    every = updates.cadence(core, severity)
+    default = format_duration(every) if every else "1h"
+    choices = list(dict.fromkeys([*updates.NEXT_CHOICES, default]))
+    view = core.render.blocks("slack/update_modal.json.j2", ref=f"INC-{incident}", choices=choices, default=default,
+                              severity=severity, metadata=_meta(incident=incident))
+    _open(core, trigger_id, view, "click again, or type `/incident update CURRENT STATE…`")
+
+
+def open_page(core: Core, trigger_id: str, incident: int, actor: str) -> None:
+    authorize(core, incident, actor, "page")
+    view = core.render.blocks("slack/page_modal.json.j2", roles=_role_options(core, incident),
+                              metadata=_meta(incident=incident))
+    _open(core, trigger_id, view, "click again, or type `/incident page ROLE REASON…`")
+
+
+def open_assign(core: Core, trigger_id: str, incident: int, actor: str) -> None:
+    authorize(core, incident, actor, "assign")
+    view = core.render.blocks("slack/assign_modal.json.j2", roles=_role_options(core, incident),
+                              metadata=_meta(incident=incident))
+    _open(core, trigger_id, view, "click again, or type `/incident assign ROLE @user`")
+
+
+def open_resolve(core: Core, trigger_id: str, incident: int, actor: str) -> None:
+    authorize(core, incident, actor, "resolve")
+    view = core.render.blocks("slack/resolve_modal.json.j2", metadata=_meta(incident=incident))
+    _open(core, trigger_id, view, "click again, or type `/incident resolve SUMMARY…`")

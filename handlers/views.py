@@ -12,9 +12,10 @@ from slack_bolt import Ack, App, BoltContext
 from bot import wellbeing
 from bot.core import Core
 from bot.errors import InvalidInput, SlackError
-from bot.incidents import lifecycle, steps
+from bot.incidents import lifecycle, people, steps, updates
 from bot.incidents.declare import declare, validate
 from bot.incidents.repeats import find_repeat
+from bot.paging import service as pages
 
 from . import repeats
 from .errors import explain, modal_errors
@@ -146,9 +147,40 @@ def register(app: App, core: Core) -> list[str]:
         reason = values_of(view).get("reason")
         lifecycle.close(core, context["incident"], context["actor"], anyway=reason)
 
+    def _incident(context: BoltContext) -> int:
+        if context.get("incident") is None:
+            raise InvalidInput("That form is out of date; open it again.")
+        return context["incident"]
+
+    @submission
+    def on_status_update(body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+        values = values_of(view)
+        updates.post_status_update(core, _incident(context), context["actor"], values.get("state", ""),
+                                   values.get("next", ""), values.get("next_update"))
+
+    @submission
+    def on_page(body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+        values = values_of(view)
+        pages.page_by_hand(core, _incident(context), context["actor"], values.get("role", ""),
+                           values.get("reason", "").strip())
+
+    @submission
+    def on_assign(body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+        values = values_of(view)
+        people.assign(core, _incident(context), context["actor"], values.get("role", ""), values.get("user"))
+
+    @submission
+    def on_resolve(body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+        lifecycle.resolve(core, _incident(context), context["actor"], values_of(view).get("summary", ""))
+
+    app.view("status_update")(on_status_update)
+    app.view("incident_page")(on_page)
+    app.view("incident_assign")(on_assign)
+    app.view("incident_resolve")(on_resolve)
     app.view("declare")(on_declare)
     app.view("step_fields")(on_step_fields)
     app.view("step_skip")(on_step_skip)
     app.view("step_undo")(on_step_undo)
     app.view("incident_close")(on_close)
-    return ["declare", "step_fields", "step_skip", "step_undo", "incident_close"]
+    return ["declare", "step_fields", "step_skip", "step_undo", "incident_close", "status_update", "incident_page",
+            "incident_assign", "incident_resolve"]

@@ -311,6 +311,15 @@ class SlackGateway:
         if answer.status_code != 200:
             raise SlackError(str(answer.body or answer.status_code)[:40], "response_url")
 
+    def bookmarks(self, channel: str) -> list[dict[str, Any]]:
+        return self._call("bookmarks.list", data={"channel_id": channel}).get("bookmarks", [])
+
+    def add_bookmark(self, channel: str, title: str, link: str, emoji: str | None = None) -> None:
+        data = {"channel_id": channel, "title": title, "type": "link", "link": link}
+        if emoji:
+            data["emoji"] = emoji
+        self._call("bookmarks.add", data=data)
+
     def pin(self, channel: str, ts: str) -> None:
         try:
             self._call("pins.add", data={"channel": channel, "timestamp": ts})

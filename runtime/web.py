@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+import jinja2
 from flask import Flask, Response, jsonify, request
 from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
@@ -16,7 +17,8 @@ from api import register_api
 from bot.clocks.now import utcnow
 from bot.clocks.scheduler import Clockwork
 from bot.core import Core
-from bot.db.models import Timer
+from bot.db.models import Incident, Page, Task, Timer
+from bot.durations import format_duration
 from bot.errors import DomainError, Forbidden, NotFound
 from bot.incidents.queries import check_access
 from bot.timeline import export, links
@@ -160,6 +162,25 @@ def create_web(core: Core, bolt: App, clockwork: Clockwork, signing_secret: str)
         except DomainError as err:  # a playbook since removed from the configuration
             return Response(f"{err}\n", status=400, mimetype="text/plain")
         return _private_page(render_report(report, "html", template_dir=core.settings.templates_dir))
+
+    @web.get("/playbooks/<playbook_id>")
+    def playbook_page(playbook_id: str):
+        """A playbook as a page (the incident channel's bookmark): steps, owners, clocks and their
+        legal basis. No incident data, so no link token."""
+        playbook = core.playbooks.get(playbook_id)
+        if playbook is None:
+            return Response("There is no such playbook.\n", status=404, mimetype="text/plain")
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(core.settings.templates_dir)), autoescape=True,
+                                 undefined=jinja2.StrictUndefined)
+        labels = {role: core.role_label(role) for role in
+                  {*playbook.roles, *(s.owner for s in playbook.steps), *(t.page for s in playbook.steps
+                                                                          for t in s.timers if t.page)}}
+        durations = {f"{i}{s.id}": format_duration(t.after) for s in playbook.steps for i, t in enumerate(s.timers)}
+        body = env.get_template("playbook.html.j2").render(playbook=playbook, labels=labels, durations=durations)
+        response = Response(body, mimetype="text/html")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+        return response
 
     register_api(web, core)
     return web

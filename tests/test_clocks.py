@@ -127,6 +127,11 @@ def status_asks(bot, channel) -> int:
 
 
 def page_dms(bot, user: str) -> list:
+    """The page DMs `user` has (with or without their Acknowledge button: see `ack_buttons`)."""
+    return [m for m in bot.ws.dms(user) if any(b.get("block_id") == "page_head" for b in m.blocks or [])]
+
+
+def ack_buttons(bot, user: str) -> list:
     return [m for m in bot.ws.dms(user) if find_element(m.blocks, "page_ack", None, None)]
 
 
@@ -217,6 +222,9 @@ def test_page_at_24h_dms_legal_then_escalates_through_pagerduty_and_email(bot, c
     with bot.core.db.read() as session:
         assert session.get(Page, 1).state == "unanswered"
 
+    assert not ack_buttons(bot, GC) and not ack_buttons(bot, LEGAL)  # the DMs say it went unanswered
+    assert "Unanswered" in page_dms(bot, GC)[0].text or "Unanswered" in str(page_dms(bot, GC)[0].blocks)
+
     advance(bot, clock, timedelta(hours=2))  # the ladder ends there
     assert len(pd.events) == 1 and len(page_dms(bot, GC)) == 1 and len(events(bot, "page_unanswered")) == 1
 
@@ -236,7 +244,8 @@ def test_ack_button_in_the_dm_stops_escalation_and_resolves_pagerduty(bot, clock
     assert [e["event_action"] for e in pd.events] == ["trigger", "resolve"]
     assert pd.events[1]["dedup_key"] == "safeguard-page-1" and pd.incidents["safeguard-page-1"] == "resolved"
     assert [t.state for t in timers(bot, kind="escalate")] == ["fired", "cancelled"]
-    assert posts(bot, channel, "acknowledged the page")
+    assert posts(bot, channel, "Acknowledged* by")  # the page's channel posts, updated in place
+    assert not ack_buttons(bot, GC) and not ack_buttons(bot, LEGAL)
 
     advance(bot, clock, timedelta(hours=1))
     assert not events(bot, "page_unanswered")
@@ -515,10 +524,10 @@ def test_close_withdraws_open_and_unanswered_pages_and_resolves_them_on_pagerdut
         assert [p.state for p in session.scalars(select(Page).order_by(Page.id))] == ["withdrawn", "withdrawn"]
     advance(bot, clock, timedelta(hours=1))
     assert len(pd.events) == 2 and "no open page" in run(bot, LEGAL, "ack", channel).lower()
-    [dm] = page_dms(bot, LEGAL)[-1:]
-    assert bot.driver.click(LEGAL, bot.ws.dm_channel(LEGAL).id, dm.ts, "page_ack").ok
-    wait_for(lambda: [m for m in bot.ws.ephemeral(bot.ws.dm_channel(LEGAL).id, LEGAL) if "withdrawn" in m.text]
-             or [m for m in bot.ws.dms(LEGAL) if "withdrawn" in m.text], what="the answer to the late click")
+    # Nobody is left with a button to click: every DM of both pages says they were withdrawn
+    # (one DM per person per page: Legal has one for each page).
+    assert len(page_dms(bot, LEGAL)) == 2 and not ack_buttons(bot, LEGAL) and not ack_buttons(bot, GC)
+    assert all("Withdrawn" in json.dumps(m.blocks) for m in page_dms(bot, LEGAL) + page_dms(bot, GC))
 
 
 # -- a backend that keeps failing ---------------------------------------------------------

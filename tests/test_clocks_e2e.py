@@ -24,7 +24,8 @@ LEAD, LEGAL, GC = "U0LEAD001", "U0LEGAL01", "U0GC00001"
 
 
 def page_dms(running, user):
-    return [m for m in running.ws.dms(user) if find_element(m.blocks, "page_ack", None, None)]
+    """`user`'s page DMs (acknowledged ones too: their button is gone, the DM stays)."""
+    return [m for m in running.ws.dms(user) if any(b.get("block_id") == "page_head" for b in m.blocks or [])]
 
 
 def test_scheduler_pages_legal_escalates_and_the_ack_stops_it(sandbox, db_url, tmp_path):
@@ -79,6 +80,9 @@ def test_scheduler_pages_legal_escalates_and_the_ack_stops_it(sandbox, db_url, t
             assert "page_unanswered" not in kinds and kinds.count("page_escalated") == 1
             assert kinds.count("page_acked") == 1
             assert len(page_dms(running, GC)) == 1 and len(page_dms(running, LEGAL)) == 1
+            wait_for(lambda: not any(find_element(m.blocks, "page_ack", None, None)
+                                     for m in page_dms(running, GC) + page_dms(running, LEGAL)),
+                     what="the Acknowledge buttons to leave the DMs")
             assert len(pd.events) == 2 and len(smtp.messages) == 2
             late = [e["data"]["late_seconds"] for e in running.timeline(1) if e["kind"] == "timer_fired"]
             assert len(late) == 3 and max(late) < 1.0, late  # remind, page, escalate: on time

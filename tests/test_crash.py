@@ -127,7 +127,7 @@ def test_a_page_that_goes_unanswered_while_slack_is_down_still_reaches_everyone_
         stack.wait_idle(40)
         report = count(stack, workload.sent, database=_kind(db_url))
         ws = stack.sandbox.state
-        dms = {user: [m for m in ws.dms(user) if "You are paged" in m.text] for user in (LEGAL, GC)}
+        dms = {user: [m for m in ws.dms(user) if "paged as" in m.text] for user in (LEGAL, GC)}  # (open or not)
         told = _bot_messages(stack, ws.channel_by_name("inc-1-crash-drill").id, "Nobody acknowledged")
         print(report.figures())
         stack.dispose()

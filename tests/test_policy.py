@@ -29,10 +29,10 @@ LEAD, SPEC, LEGAL, OUTSIDER = "U0LEAD001", "U0SPEC001", "U0LEGAL01", "U0OUTSID1"
 # unless it is driven by Slack or the outbox, not by a person asking.
 MUTATING_MODULES = ["bot.incidents.declare", "bot.incidents.steps", "bot.incidents.lifecycle",
                     "bot.incidents.people", "bot.incidents.repeats", "bot.paging.service", "bot.timeline.service", "bot.wellbeing",
-                    "bot.intake"]
+                    "bot.intake", "bot.incidents.updates"]
 NOT_A_PERSON = {"joined", "left", "reconcile", "notify_task", "notify_dead", "resolve_task", "upload_task",
                 "upload_failed", "withdraw_pages", "escalate", "open_page", "recompute", "purge_expired",
-                "sightings_task"}
+                "sightings_task", "post_task"}
 # A person's own records, in no incident: `/incident break` (the caller acts only on themselves).
 SELF_ONLY = {"take_break"}
 
@@ -80,7 +80,7 @@ def test_every_mutation_refuses_an_outsider_and_writes_nothing(closed_declare):
         "reason": "because", "role": "legal", "user": LEGAL, "text": "a note", "target": "1",
         "severity": "sev2", "summary": "done", "anyway": None, "fmt": "md", "playbook_id": "csam-report",
         "channel_id": channel.id, "message": {"ts": "1.000001", "text": "hello", "user": LEAD},
-        "ts": "1.000001", "via": "shortcut", "page_id": None, "duration": "25m",
+        "ts": "1.000001", "via": "shortcut", "page_id": None, "duration": "25m", "state": "Report filed",
     }
     assert len(MUTATIONS) >= 14
     for mutation in MUTATIONS.values():

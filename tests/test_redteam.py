@@ -269,7 +269,12 @@ def _forged_ack(running, user: str, page_value: str) -> str:
     dm = ws.dm_channel(DEPUTY)
     with ws.lock:
         message = next(m for m in reversed(dm.messages) if m.blocks)
-        block, element = find_element(message.blocks, "page_ack", None, "page")
+        found = find_element(message.blocks, "page_ack", None, "page")
+        if found is None:  # acknowledged: the button left the DM, but a stale copy can still be clicked
+            button = {"type": "button", "action_id": "page_ack", "text": {"type": "plain_text", "text": "Acknowledge"},
+                      "value": page_value}
+            found = ({"type": "actions", "block_id": "page", "elements": [button]}, button)
+        block, element = found
         element = copy.deepcopy(element)
         element["value"] = page_value
         mine = ws.dm_channel(user, create=True)

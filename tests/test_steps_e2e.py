@@ -89,7 +89,7 @@ def test_whole_csam_report_by_buttons(running):
     text = str(final.blocks)
     assert "Hashes already shared by case 880" in text and "123456" in text
     # the classification is on the timeline, never repeated in Slack
-    assert "`A1`" not in text and "recorded: Industry classification" in text
+    assert "`A1`" not in text and "on the timeline only:_ Industry classification" in text
 
 
 def test_whole_csam_report_by_text_commands(running):
@@ -268,6 +268,6 @@ def test_done_with_a_wrong_value_says_so_and_a_user_field_needs_a_real_user(sand
         assert done["data"]["values"] == {"who": SPEC, "level": "full"}
         shown = wait_for(lambda: "1/1 steps done" in str(checklist(running, channel).blocks)
                          and str(checklist(running, channel).blocks), what="the redrawn checklist")
-        assert f"who: <@{SPEC}>" in shown  # a mention, not a raw id
+        assert f"Second reviewer: <@{SPEC}>" in shown  # a mention, not a raw id (under the field's label)
     finally:
         running.server.stop()

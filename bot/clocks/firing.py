@@ -204,7 +204,8 @@ def _act(core: Core, session, timer: Timer) -> None:
         append(session, incident.id, "timer_fired", f"Deadline for “{title}” passed: paging "
                                                     f"{core.role_label(timer.target)}", data=base)
         pages.open_page(core, session, incident, timer.target,
-                        f"“{title}” is overdue ({timer.spec.get('after')} after {timer.spec.get('from')})", None)
+                        f"“{title}” is overdue ({timer.spec.get('after')} after {timer.spec.get('from')})", None,
+                        step_id=timer.step_id)
         request_refresh(session, incident)
     elif timer.kind == "status":
         leads = role_holders(session, incident.id).get("incident_lead", [])

@@ -118,6 +118,32 @@ class Page(Base):
     notified: Mapped[list[Any]] = mapped_column(default=list)  # every user paged so far
     acked_at: Mapped[datetime | None]
     acked_by: Mapped[str | None] = mapped_column(String(32))
+    # Who each level tried and when: [{"level", "users", "at", "ack_within"}] (the messages say it).
+    levels: Mapped[list[Any] | None] = mapped_column(JSON, default=list)
+    step_id: Mapped[str | None] = mapped_column(String(64))  # a deadline page: the step that was overdue
+    withdrawn_why: Mapped[str | None] = mapped_column(Text)  # "INC-7 was closed", "“…” was done"
+
+
+class PageMessage(Base):
+    """A Slack message of a page, kept current in place (chat.update) as the page changes.
+
+    `key` is `dm:<user>` (one DM per person per page, whatever the level) or `channel:<level>`
+    (the incident channel's post of each level). A row is claimed (ts still empty) by the task
+    that posts it, so a second task for the same person updates that DM instead of posting."""
+
+    __tablename__ = "page_messages"
+    __table_args__ = (UniqueConstraint("page_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    page_id: Mapped[int] = mapped_column(ForeignKey("pages.id"), index=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    key: Mapped[str] = mapped_column(String(48))
+    level: Mapped[int]  # the level it was first posted for
+    task_id: Mapped[int | None]  # the task posting it (a claim, until `ts` is set)
+    channel: Mapped[str | None] = mapped_column(String(32))  # as posted to: a channel or a user id
+    ts: Mapped[str | None] = mapped_column(String(32))
+    posted_at: Mapped[datetime | None]
+    shown: Mapped[str | None] = mapped_column(String(64))  # hash of what Slack shows now
 
 
 class Task(Base):

@@ -18,9 +18,33 @@ from .views import IncidentView, load_view
 REFRESH_GAP = timedelta(seconds=1)
 
 
+# Slack refuses a message of more than 50 blocks (for ever: `invalid_blocks`).
+MAX_BLOCKS = 50
+FIXED_BLOCKS = 7  # header, summary, roles, clocks, divider, the incident's actions, footer
+
+
+def layout(view: IncidentView) -> dict[str, Any]:
+    """How the checklist fits in 50 blocks: each step its own section (and an active step a row
+    of buttons) while that fits; else the done steps fold into one section, then the waiting
+    ones; a playbook longer still keeps buttons for as many active steps as fit (the others
+    take `/incident done ID`, their ids are shown)."""
+    open_ = view.status != "closed"
+    done = sum(1 for s in view.steps if s.state in ("done", "skipped"))
+    waiting = sum(1 for s in view.steps if s.state == "waiting")
+    active = sum(1 for s in view.steps if s.state == "active")
+    for fold_done, fold_waiting in ((False, False), (True, False), (True, True)):
+        count = (FIXED_BLOCKS + (min(done, 1) if fold_done else done) + (min(waiting, 1) if fold_waiting else waiting)
+                 + active * (2 if open_ else 1))
+        if count <= MAX_BLOCKS:
+            return {"fold_done": fold_done, "fold_waiting": fold_waiting, "buttons": active}
+    return {"fold_done": True, "fold_waiting": True, "buttons": max(0, active - (count - MAX_BLOCKS))}
+
+
 def render_checklist(core: Core, view: IncidentView) -> tuple[str, list[dict[str, Any]]]:
     text = core.render.text("slack/checklist.txt.j2", incident=view)
-    blocks = core.render.blocks("slack/checklist.json.j2", incident=view)
+    blocks = core.render.blocks("slack/checklist.json.j2", incident=view, layout=layout(view))
+    if len(blocks) > MAX_BLOCKS:  # more active steps than blocks: the footer says how to see them all
+        blocks = blocks[: MAX_BLOCKS - 1] + blocks[-1:]
     return text, blocks
 
 

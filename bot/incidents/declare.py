@@ -94,6 +94,7 @@ def write_incident(core: Core, session, playbook, summary: str, severity: str, a
     same for a declaration from Slack and from the API (whose token joins no channel)."""
     from ..clocks.arming import arm_clock
     from ..tokens import is_api_actor
+    from .announce import announce
 
     user = actor
     by_api = is_api_actor(user)
@@ -142,6 +143,7 @@ def write_incident(core: Core, session, playbook, summary: str, severity: str, a
     for member, reason in people.items():
         session.add(Participant(incident_id=incident.id, user_id=member, reason=reason, added_at=now))
     arm_clock(core, session, incident, "declared")
+    announce(core, session, incident, "declared")
     # The response_url lets provisioning replace the confirmation with the linked channel.
     provision = {"incident": incident.id, **({"response_url": response_url} if response_url else {})}
     enqueue(session, "provision", provision, incident_id=incident.id, dedup_key=f"provision:{incident.id}")

@@ -13,10 +13,12 @@ from ..core import Core
 from ..db.models import Incident, Page, StepState, TimelineEvent, Timer
 from ..errors import InvalidInput, NotFound
 from ..outcomes import Outcome
+from ..paging.messages import sync_incident_pages
 from ..paging.service import withdraw_pages
 from ..policy import mutation
 from ..timeline.store import append, lock_incident
 from . import ref
+from .announce import announce
 from .checklist import request_refresh
 from .declare import SEVERITIES
 
@@ -91,6 +93,7 @@ def set_severity(core: Core, incident_id: int, actor: str, severity: str) -> Out
         request_refresh(session, incident)
         _retopic(session, incident)
         _announce(session, incident, f":rotating_light: Severity changed to *{severity.upper()}* by <@{user}>.")
+        announce(core, session, incident, "severity")
     core.dispatcher.kick()
     return Outcome("severity_changed", incident_id, {"severity": severity})
 
@@ -107,10 +110,12 @@ def resolve(core: Core, incident_id: int, actor: str, summary: str) -> Outcome:
         append(session, incident_id, "resolved", f"Resolved{': ' + summary if summary else ''}", actor=user,
                data={"summary": summary})
         cancel_timers(session, incident_id, reason="incident resolved", actor=user, kinds=("status",))
+        sync_incident_pages(session, incident_id)  # open pages' messages say the incident is resolved
         request_refresh(session, incident)
         _retopic(session, incident)
         _announce(session, incident, f":white_check_mark: {ref(incident_id)} resolved by <@{user}>. "
                                      "`/incident timeline` posts the review; `/incident close` closes it.")
+        announce(core, session, incident, "resolved")
     core.dispatcher.kick()
     return Outcome("resolved", incident_id)
 
@@ -187,6 +192,7 @@ def close(core: Core, incident_id: int, actor: str, anyway: str | None = None) -
             text += f" with legal steps open ({', '.join(sid for sid, _ in preview.legal_steps)}): {forced}"
             data |= {"forced": True, "reason": forced, "open_legal_steps": [sid for sid, _ in preview.legal_steps]}
         closed = append(session, incident_id, "closed", text, actor=user, data=data)
+        announce(core, session, incident, "closed")
         if incident.channel_id and not archive:
             _retopic(session, incident)  # the channel stays: its topic says CLOSED
         if incident.channel_id:
@@ -203,9 +209,12 @@ def close(core: Core, incident_id: int, actor: str, anyway: str | None = None) -
 
 
 def _last_status_update(session, incident: Incident):
+    """When the cadence last restarted: the last reminder that fired, or the last update posted."""
     last = session.scalar(select(Timer.due_at).where(
         Timer.incident_id == incident.id, Timer.kind == "status", Timer.state == "fired").order_by(Timer.due_at.desc()))
-    return last or incident.declared_at
+    posted = session.scalar(select(TimelineEvent.at).where(
+        TimelineEvent.incident_id == incident.id, TimelineEvent.kind == "status_update").order_by(TimelineEvent.seq.desc()))
+    return max([t for t in (last, posted) if t is not None], default=incident.declared_at)
 
 
 def _retopic(session, incident: Incident) -> None:

@@ -142,6 +142,38 @@ def set_topic(core: Core, incident: Incident) -> None:
         append(session, incident_id, "topic_set", f"Channel topic: {topic}", data={"topic": topic})
 
 
+def bookmarks_for(core: Core, incident: Incident) -> list[tuple[str, str, str]]:
+    """(title, link, emoji) of the channel's bookmarks: the review page (a timeline link is
+    personal and lasts an hour, so the bookmark opens a page that says how to get one:
+    `/incident timeline html`) and the playbook's page."""
+    from ..timeline.service import public_base
+
+    base = public_base(core)
+    playbook = core.playbooks.get(incident.playbook_id)
+    marks = [(f"{ref(incident.id)} review", f"{base}/incidents/{incident.id}", ":scroll:")]
+    if playbook is not None:
+        marks.append((f"Playbook: {playbook.title}"[:100], f"{base}/playbooks/{playbook.id}", ":books:"))
+    return marks
+
+
+def bookmarks_task(core: Core, task: Task) -> None:
+    """Each bookmark once: those the channel already has (an earlier attempt's) are not added again.
+    A task of its own after provisioning: bookmarks.add is a slow tier, and nothing waits on it."""
+    incident_id = task.payload["incident"]
+    incident = _load(core, incident_id)
+    if incident.channel_id is None or incident.archived:
+        return
+    try:
+        have = {b.get("title") for b in core.gateway.bookmarks(incident.channel_id)}
+        for title, link, emoji in bookmarks_for(core, incident):
+            if title not in have:
+                core.gateway.add_bookmark(incident.channel_id, title, link, emoji)
+    except SlackError as err:
+        if err.code not in ("invalid_link", "missing_scope", "not_allowed", "invalid_title"):
+            raise
+        log.warning("INC-%s: could not bookmark the review and playbook pages (%s)", incident_id, err.code)
+
+
 def _ensure_invited(core: Core, incident_id: int) -> None:
     incident = _load(core, incident_id)
     _expand_usergroups(core, incident)
@@ -257,3 +289,5 @@ def _finish(core: Core, incident_id: int, response_url: str | None = None) -> No
                 enqueue(session, "declared_ready", {"incident": incident_id, "user": incident.declared_by,
                                                     "channel": incident.declared_in, "response_url": response_url},
                         incident_id=incident_id, dedup_key=f"declared_ready:{incident_id}")
+            enqueue(session, "bookmarks", {"incident": incident_id}, incident_id=incident_id,
+                    dedup_key=f"bookmarks:{incident_id}")

@@ -86,3 +86,13 @@ def status_view(core: Core, incident_id: int) -> IncidentView:
         if incident is None:
             raise NotFound(f"There is no incident {ref(incident_id)}.")
         return load_view(core, session, incident)
+
+
+def incident_facts(core: Core, incident_id: int) -> tuple[str, list[str]]:
+    """The incident's severity and its playbook's roles (what the update, page and assign forms offer)."""
+    with core.db.read() as session:
+        incident = session.get(Incident, incident_id)
+        if incident is None:
+            raise NotFound(f"There is no incident {ref(incident_id)}.")
+        playbook = core.playbooks.get(incident.playbook_id)
+        return incident.severity, list(playbook.roles) if playbook else []

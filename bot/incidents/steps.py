@@ -17,6 +17,7 @@ from ..db.models import Incident, StepState
 from ..errors import InvalidInput, NotFound
 from ..field_types import FIELD_TYPES
 from ..outcomes import Outcome
+from ..paging.service import withdraw_pages
 from ..policy import authorize, mutation
 from ..suggest import no_such
 from ..timeline.store import append, lock_incident
@@ -159,6 +160,8 @@ def _finish(core: Core, incident_id: int, step_id: str, user: str, *, state: str
             append(session, incident_id, "step_skipped", f"“{step.title}” skipped: {reason}", actor=user,
                    data={"step": step_id, "reason": reason})
         cancel_timers(session, incident_id, reason=f"“{step.title}” {state}", actor=user, step_id=step_id)
+        # A page because this step was overdue has nothing left to ask for.
+        withdraw_pages(core, session, incident_id, user, step_id=step_id, why=f"“{step.title}” was {state}")
         recompute(core, session, incident, user)
         # A step's completion (or skip) starts the clocks that run `from:` it.
         arm_clock(core, session, incident, step_id)

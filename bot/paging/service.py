@@ -33,6 +33,7 @@ from ..policy import mutation
 from ..render import mrkdwn_escape
 from ..suggest import no_such
 from ..timeline.store import append, lock_incident
+from . import messages
 from .base import DeliveryError, PageNotice
 from .retry import backoff
 
@@ -63,10 +64,12 @@ def _page_targets(session, incident: Incident, role: str, level: Level, number: 
     return list(dict.fromkeys(holders + list(level.users)))
 
 
-def open_page(core: Core, session, incident: Incident, role: str, reason: str, requested_by: str | None) -> Page:
+def open_page(core: Core, session, incident: Incident, role: str, reason: str, requested_by: str | None,
+              step_id: str | None = None) -> Page:
+    """`step_id`: a deadline page, withdrawn when that step is done or skipped."""
     now = utcnow()
     page = Page(incident_id=incident.id, role=role, reason=reason, requested_by=requested_by, level=1,
-                state="open", created_at=now, notified=[])
+                state="open", created_at=now, notified=[], step_id=step_id)
     session.add(page)
     session.flush()
     text = f"Paging {core.role_label(role)}" + (f": {reason}" if reason else f" by hand (<@{requested_by}>)")
@@ -83,15 +86,18 @@ def _notify_level(core: Core, session, incident: Incident, page: Page, number: i
     page.level, page.level_sent_at = number, utcnow()
     page.notified = list(dict.fromkeys(list(page.notified or []) + users))
     request_home(core, session, users)  # the page waits on their Home tab, with its Acknowledge button
+    page.levels = [*(page.levels or []), {"level": number, "users": users, "at": page.level_sent_at.isoformat(),
+                                          "ack_within": format_duration(level.ack_within)}]
     for backend in level.notify:
         if backend == "slack":
             for user in users:
                 enqueue(session, "page_notify", {"page": page.id, "level": number, "backend": "slack", "user": user},
                         incident_id=incident.id)
-            mentions = " ".join(f"<@{u}>" for u in users) or core.role_label(page.role)
-            to_incident_channel(session, incident, core.render.text(
-                "slack/page_channel.txt.j2", page=page, label=core.role_label(page.role), mentions=mentions,
-                level=number))
+            if incident.channel_id:  # one post per level, kept current in place (messages.py)
+                enqueue(session, "page_post", {"page": page.id, "level": number}, incident_id=incident.id)
+            else:  # no channel yet: a plain post, sent once the channel is there
+                session.flush()
+                to_incident_channel(session, incident, messages.render_channel_post(core, session, page, number))
         else:
             enqueue(session, "page_notify", {"page": page.id, "level": number, "backend": backend, "users": users},
                     incident_id=incident.id)
@@ -112,11 +118,13 @@ def escalate(core: Core, session, timer: Timer) -> None:
                f"Nobody acknowledged the page for {core.role_label(page.role)}: escalating to level {page.level + 1}",
                data={"page": page.id, "from_level": page.level, "to_level": page.level + 1})
         _notify_level(core, session, incident, page, page.level + 1)
+        messages.request_sync(session, page)  # the earlier levels' messages say it escalated
         return
     page.state = "unanswered"
     append(session, incident.id, "page_unanswered",
            f"Nobody acknowledged the page for {core.role_label(page.role)} after {len(policy)} level(s)",
            data={"page": page.id, "levels": len(policy)})
+    messages.request_sync(session, page)
     leads = list(dict.fromkeys(role_holders(session, incident.id).get("incident_lead", []) + list(core.config.leads)))
     to_incident_channel(session, incident, core.render.text(
         "slack/page_unanswered.txt.j2", page=page, label=core.role_label(page.role),
@@ -182,8 +190,8 @@ def acknowledge(core: Core, actor: str, *, page_id: int | None = None, incident_
                                      "seconds_to_ack": int(took.total_seconds())})
             cancel_timers(session, incident.id, reason=f"page #{page.id} acknowledged", actor=user, kinds=("escalate",))
             _resolve_on_pagers(core, session, page)
-            to_incident_channel(session, incident, f":white_check_mark: <@{user}> acknowledged the page for "
-                                                   f"{mrkdwn_escape(core.role_label(page.role))}.")
+            # The DMs and the channel posts say who acknowledged, when, after how long (in place).
+            messages.request_sync(session, page)
             request_refresh(session, incident)
             request_home(core, session, page.notified or [])  # off everyone's Home tab it was on
         if not acked:
@@ -195,19 +203,32 @@ def acknowledge(core: Core, actor: str, *, page_id: int | None = None, incident_
     return Outcome("page_acked", pages_acked[0]["incident"], {"pages": pages_acked})
 
 
-def withdraw_pages(core: Core, session, incident_id: int, user: str) -> int:
-    """The incident is closed: its pages still open or unanswered stop ringing anywhere.
+def withdraw_pages(core: Core, session, incident_id: int, user: str, *, step_id: str | None = None,
+                   why: str | None = None) -> int:
+    """The incident is closed (or, with `step_id`, the step whose deadline paged is done or
+    skipped): its pages still open or unanswered stop ringing anywhere.
 
-    Their escalation timers are cancelled with the incident's other clocks; here each page is
-    marked withdrawn and resolved on PagerDuty / the webhook, so nobody is woken for it."""
+    At close their escalation timers are cancelled with the incident's other clocks (for a step,
+    here); each page is marked withdrawn, its messages say why, and it is resolved on
+    PagerDuty / the webhook, so nobody is woken for it."""
+    why = why or f"{ref(incident_id)} was closed"
+    query = select(Page).where(Page.incident_id == incident_id, Page.state.in_(("open", "unanswered")))
+    if step_id is not None:
+        query = query.where(Page.step_id == step_id)
     withdrawn = 0
-    for page in session.scalars(select(Page).where(Page.incident_id == incident_id,
-                                                   Page.state.in_(("open", "unanswered"))).order_by(Page.id)):
-        was, page.state = page.state, "withdrawn"
+    for page in session.scalars(query.order_by(Page.id)):
+        was, page.state, page.withdrawn_why = page.state, "withdrawn", why
         append(session, incident_id, "page_withdrawn",
-               f"Page #{page.id} for {core.role_label(page.role)} withdrawn: the incident was closed",
-               actor=user, data={"page": page.id, "level": page.level, "was": was})
+               f"Page #{page.id} for {core.role_label(page.role)} withdrawn: {why}",
+               actor=user, data={"page": page.id, "level": page.level, "was": was, "why": why})
+        if step_id is not None:
+            for timer in session.scalars(select(Timer).where(Timer.page_id == page.id, Timer.state == "pending")):
+                timer.state = "cancelled"
+                append(session, incident_id, "timer_cancelled", f"Clock cancelled: page #{page.id} withdrawn",
+                       actor=user, data={"timer": timer.id, "kind": timer.kind, "step": None,
+                                         "reason": f"page #{page.id} withdrawn"})
         _resolve_on_pagers(core, session, page)
+        messages.request_sync(session, page)
         withdrawn += 1
     return withdrawn
 
@@ -253,8 +274,9 @@ def notify_task(core: Core, task: Task) -> bool:
             return False
         users = [p["user"]] if "user" in p else p["users"]
         note = notice(core, session, page, p["level"], users)
+    how = "posted"
     if p["backend"] == "slack":
-        _send_slack_dm(core, task, note, p["user"])
+        how = _send_slack_dm(core, task, note, p["user"])
     else:
         backend = core.backends.get(p["backend"])
         if backend is None:
@@ -271,6 +293,10 @@ def notify_task(core: Core, task: Task) -> bool:
     with core.db.tx() as session:
         lock_incident(session, task.incident_id)
         who = f"<@{p['user']}>" if p["backend"] == "slack" else f"{len(users)} recipient(s)"
+        if how == "exists":  # the person already had this page's DM: it now shows this level
+            who += " (the DM already sent was updated)"
+        elif how == "later":  # an earlier level's DM is still on its way; it will show this level
+            who += " (in the DM an earlier level is still sending)"
         append(session, task.incident_id, "page_sent",
                f"Paged {note.role_label} (level {note.level}) via {p['backend']}: {who}",
                data={"page": note.page_id, "level": note.level, "backend": p["backend"], "users": users})
@@ -296,15 +322,14 @@ def _counted_notify(core: Core, task: Task) -> None:
     core.metrics.inc(PAGES, backend=backend, outcome="sent" if sent else "moot")
 
 
-def _send_slack_dm(core: Core, task: Task, note: PageNotice, user: str) -> None:
-    """One DM per page level and person (the task's identity rides on the message: see post_once)."""
+def _send_slack_dm(core: Core, task: Task, note: PageNotice, user: str) -> str:
+    """One DM per page and person, whatever the level: a later level updates it in place
+    (messages.deliver; the page and the person ride on the message as its metadata)."""
     from ..tasks import post_once
 
-    text = core.render.text("slack/page_dm.txt.j2", notice=note)
-    blocks = core.render.blocks("slack/page_dm.json.j2", notice=note, text=text)
     try:
         try:
-            post_once(core, task, user, text, blocks)
+            return messages.deliver(core, task, note.page_id, messages.dm_key(user), note.level, user)
         except SlackError as err:
             if err.code not in REFUSED_AS_MADE:
                 raise
@@ -312,10 +337,31 @@ def _send_slack_dm(core: Core, task: Task, note: PageNotice, user: str) -> None:
             # the fixed minimum (who, which incident, the Acknowledge button) without the words.
             log.warning("page %s DM refused as made (%s); sending the minimal page", note.page_id, err.code)
             minimal = replace(note, said="", reason="see the incident channel", playbook_title="", channel_id=None)
-            post_once(core, task, user, core.render.text("slack/page_dm.txt.j2", notice=minimal),
-                      core.render.blocks("slack/page_dm.json.j2", notice=minimal, text=""))
+            with core.db.read() as session:
+                state = messages.page_state(core, session, session.get(Page, note.page_id))
+            text = core.render.text("slack/page_dm.txt.j2", notice=minimal, st=state)
+            key = messages.dm_key(user)
+            ts = post_once(core, task, user, text,
+                           core.render.blocks("slack/page_dm.json.j2", notice=minimal, text="", st=state),
+                           identity={"page": note.page_id, "key": key})
+            messages.record(core, task, note.page_id, key, user, ts, "minimal")
+            return "posted"
     except SlackError as err:
         if err.code in ("user_not_found", "channel_not_found", "account_inactive", "user_disabled"):
+            raise GiveUp(str(err)) from None
+        raise Retry(str(err)) from None
+
+
+def post_task(core: Core, task: Task) -> None:
+    """The incident channel's post of one level of a page (kept current by page_sync)."""
+    p = task.payload
+    with core.db.read() as session:
+        incident = session.get(Incident, task.incident_id)
+        channel = incident.channel_id
+    try:
+        messages.deliver(core, task, p["page"], messages.channel_key(p["level"]), p["level"], channel)
+    except SlackError as err:
+        if err.code in ("channel_not_found", "is_archived", "not_in_channel") | REFUSED_AS_MADE:
             raise GiveUp(str(err)) from None
         raise Retry(str(err)) from None
 
@@ -374,3 +420,5 @@ def register_tasks(core: Core) -> None:
     core.dispatcher.register("page_notify", lambda t: _counted_notify(core, t), max_attempts=attempts,
                              on_dead=lambda t, e: notify_dead(core, t, e))
     core.dispatcher.register("page_resolve", lambda t: resolve_task(core, t), max_attempts=attempts)
+    core.dispatcher.register("page_post", lambda t: post_task(core, t), max_attempts=20)
+    messages.register_tasks(core)

@@ -85,8 +85,12 @@ def link_for(core: Core, incident_id: int, user: str) -> str:
         raise InvalidInput("Timeline pages need a secret to sign links (SLACK_SIGNING_SECRET); "
                            "use `/incident timeline md` instead.")
     token = links.sign_link(secret, incident_id, links.default_expiry(utcnow()), user)
-    base = (core.settings.public_url or f"http://127.0.0.1:{core.settings.port}").rstrip("/")
-    return f"{base}/incidents/{incident_id}?{links.TOKEN_PARAM}={token}"
+    return f"{public_base(core)}/incidents/{incident_id}?{links.TOKEN_PARAM}={token}"
+
+
+def public_base(core: Core) -> str:
+    """Where the bot's own pages are reachable (SAFEGUARD_PUBLIC_URL, else this host and port)."""
+    return (core.settings.public_url or f"http://127.0.0.1:{core.settings.port}").rstrip("/")
 
 
 @mutation("export")
