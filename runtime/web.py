@@ -17,7 +17,7 @@ from api import register_api
 from bot.clocks.now import utcnow
 from bot.clocks.scheduler import Clockwork
 from bot.core import Core
-from bot.db.models import Incident, Page, Task, Timer
+from bot.db.models import Timer
 from bot.durations import format_duration
 from bot.errors import DomainError, Forbidden, NotFound
 from bot.incidents.queries import check_access
