@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import DEMO_CONFIG, RunningBot, postgres_reachable, postgres_schema
-
 # The web app (and the API's pydantic models) are imported lazily by create_bot. Import them now,
 # before a test freezes time: a model whose `datetime` fields are first built under freezegun
 # gets freezegun's FakeDatetime, for which pydantic has no schema.
 import runtime.web  # noqa: E402, F401
+from tests.support import DEMO_CONFIG, RunningBot, postgres_reachable, postgres_schema
 
 _PG: bool | None = None
 
