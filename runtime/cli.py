@@ -197,9 +197,10 @@ def timeline(incident: str, fmt: str) -> None:
     from bot.timeline import export
     from bot.timeline.build import build_review
 
+    number = _number(incident)  # a usage error before the database is looked at
     core = _core()
     try:
-        click.echo(export.render(build_review(core, _number(incident)), fmt, template_dir=core.settings.templates_dir))
+        click.echo(export.render(build_review(core, number), fmt, template_dir=core.settings.templates_dir))
     except DomainError as err:
         raise _fail(err) from None
     finally:
@@ -230,8 +231,8 @@ def verify(incident: str, anchors: tuple[tuple[int, str], ...]) -> None:
     from bot.timeline.chain import check_anchor
     from bot.timeline.chain import verify as verify_chain
 
-    core = _core()
     number = _number(incident)
+    core = _core()
     try:
         with core.db.read() as session:
             events = [e.to_json() for e in load_events(session, number)]
