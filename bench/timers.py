@@ -301,7 +301,7 @@ def run(args) -> int:
     database.upgrade()
     database.dispose()
 
-    sandbox = Sandbox(signing_secret=SECRET, emit_events=False, threads=32).start()
+    sandbox = Sandbox(signing_secret=SECRET, emit_events=False, threads=32, rate_limits=True).start()
     core = build_core(settings_for(database_url, playbooks), slack=False, migrate=False)
     bot = None
     try:

@@ -12,6 +12,12 @@ from tests.support import DEMO_CONFIG, RunningBot, postgres_reachable, postgres_
 _PG: bool | None = None
 
 
+def pytest_configure(config) -> None:
+    # Slack's rate limits are off in the sandboxes tests build, for speed: the tests that
+    # exercise them (test_rate_limits.py) turn them on. Benchmarks and the demo always run with them.
+    os.environ.setdefault("SANDBOX_RATE_LIMITS", "off")
+
+
 def _pg_ok() -> bool:
     global _PG
     if _PG is None:
