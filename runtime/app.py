@@ -34,6 +34,7 @@ from bot.tasks import register_tasks
 from bot.timeline import service as timeline_service
 from handlers.context import reject_malformed
 from runtime.slack_gateway import SlackGateway, make_client
+from runtime.slack_pacing import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -131,12 +132,14 @@ def build_core(settings: Settings, *, migrate: bool | None = None, env: dict[str
         db.upgrade()
     gateway = None
     if slack:
+        pacer = Pacer(patience=settings.slack_listener_patience)  # one per process: every thread shares it
         gateway = SlackGateway(make_client(settings.slack_bot_token, settings.slack_api_url,
-                                           backoff=settings.slack_retry_backoff))
+                                           backoff=settings.slack_retry_backoff, pacer=pacer))
+    dispatcher = Dispatcher(db, workers=settings.task_workers, first_retry=timedelta(seconds=settings.task_first_retry))
+    if gateway is not None:  # an outbox worker waits little for Slack: its task comes back later instead
+        dispatcher.before_task = lambda: gateway.pacer.set_patience(settings.slack_task_patience)
     return Core(settings=settings, db=db, config=config, playbooks=playbooks,
-                render=Renderer(settings.templates_dir), dispatcher=Dispatcher(db, workers=settings.task_workers,
-                                                         first_retry=timedelta(seconds=settings.task_first_retry)),
-                gateway=gateway, backends=backends)
+                render=Renderer(settings.templates_dir), dispatcher=dispatcher, gateway=gateway, backends=backends)
 
 
 def create_bot(settings: Settings, *, migrate: bool | None = None, env: dict[str, str] | None = None) -> Safeguard:

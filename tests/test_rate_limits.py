@@ -84,3 +84,154 @@ def test_limits_can_be_turned_off_and_the_env_decides_the_default(clock, monkeyp
     assert not Sandbox(clock=clock).limits.enabled
     monkeypatch.delenv("SANDBOX_RATE_LIMITS")
     assert Sandbox(clock=clock).limits.enabled  # as Slack: on unless told otherwise
+
+
+# ---------------------------------------------------------------- the bot's pacing
+
+
+class FakeTime:
+    """The pacer's clock and sleep: sleeping moves the clock (no test waits for real)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def run_in_thread(fn):
+    import threading
+
+    result: dict = {}
+
+    def target():
+        try:
+            result["value"] = fn()
+        except Exception as exc:  # handed to the test thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(10)
+    return result
+
+
+def test_a_429_pauses_the_method_for_every_thread_of_the_gateway(clock):
+    from bot.errors import RateLimited
+    from runtime.slack_gateway import SlackGateway, make_client
+    from runtime.slack_pacing import Pacer
+
+    fake = FakeTime()
+    pacer = Pacer(clock=fake.clock, sleep=fake.sleep, patience=0.5)
+    with Sandbox(port=0, clock=clock, rate_limits=False) as sb:
+        gateway = SlackGateway(make_client(sb.bot_token, sb.api_url, backoff=0.01, pacer=pacer))
+        sb.faults.rate_limit("users.info", count=1, retry_after=30)
+
+        first = run_in_thread(lambda: gateway.person("U0LEAD001"))  # gets the 429, does not wait 30 s
+        assert isinstance(first["error"], RateLimited) and first["error"].retry_after == 30
+        assert pacer.received_429 == 1 and pacer.paused_for("users.info") == pytest.approx(30)
+
+        calls = len(sb.calls_of("users.info"))
+        other = run_in_thread(lambda: gateway.person("U0SPEC001"))  # another thread: paused too
+        assert isinstance(other["error"], RateLimited) and other["error"].retry_after == pytest.approx(30)
+        assert len(sb.calls_of("users.info")) == calls  # not even tried: Slack would refuse it
+        assert gateway.channel_info(OPS)["id"] == OPS  # other methods are not held up
+
+        def patient():
+            pacer.set_patience(60)
+            return gateway.person("U0SPEC001")
+
+        assert run_in_thread(patient)["value"]["id"] == "U0SPEC001"  # waited out the pause, then asked
+        assert fake.slept and fake.slept[-1] == pytest.approx(30)
+        assert pacer.received_429 == 1
+
+
+def test_the_pacer_spaces_calls_to_the_tier_and_per_channel():
+    from bot.errors import RateLimited
+    from runtime.slack_pacing import PER_MINUTE, Pacer
+
+    fake = FakeTime()
+    pacer = Pacer(clock=fake.clock, sleep=fake.sleep, patience=10, share=1.0)
+    for _ in range(PER_MINUTE[2] - 1):  # a burst just under Slack's
+        pacer.acquire("conversations.create")
+    assert fake.slept == []
+    pacer.acquire("conversations.create")
+    assert fake.slept == [pytest.approx(3.0)]  # then one every 3 s (Tier 2)
+    with pytest.raises(RateLimited) as info:
+        pacer.acquire("conversations.create", patience=1)
+    assert info.value.retry_after == pytest.approx(3.0)
+    pacer.acquire("chat.postMessage", "C1")
+    pacer.acquire("chat.postMessage", "C2")  # another channel: its own pace
+    assert len(fake.slept) == 1
+    pacer.acquire("chat.postMessage", "C1")
+    assert fake.slept[-1] == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- priorities and deferral
+
+
+@pytest.fixture
+def dispatcher(tmp_path, _migrated_sqlite):
+    import shutil
+
+    from bot.clocks.dispatcher import Dispatcher
+    from bot.db.engine import Database
+
+    target = tmp_path / "safeguard.db"
+    shutil.copyfile(_migrated_sqlite, target)
+    db = Database(f"sqlite:///{target}")
+    d = Dispatcher(db, workers=1, node="test")
+    d.inline = True
+    yield d
+    d.shutdown()
+    db.dispose()
+
+
+def test_a_page_goes_before_twenty_queued_checklist_updates(dispatcher):
+    from datetime import timedelta
+
+    from bot.clocks.now import utcnow
+    from bot.clocks.outbox import enqueue
+
+    with dispatcher.db.tx() as session:
+        for n in range(20):
+            enqueue(session, "refresh_checklist", {"n": n}, not_before=utcnow() - timedelta(seconds=10))
+        enqueue(session, "topic", {})
+        enqueue(session, "post", {"channel": "C1", "text": "a reminder"})
+        enqueue(session, "page_notify", {"page": 1})
+    order: list[str] = []
+    for kind in ("refresh_checklist", "topic", "post", "page_notify"):
+        dispatcher.register(kind, lambda task: order.append(task.kind))
+    dispatcher.batch = 1
+    dispatcher.tick()
+    assert order[:2] == ["page_notify", "post"]
+    assert order[2:] == ["refresh_checklist"] * 20 + ["topic"]  # oldest first among equals
+
+
+def test_a_rate_limited_task_is_put_back_without_using_an_attempt(dispatcher):
+    from bot.clocks.now import utcnow
+    from bot.clocks.outbox import enqueue
+    from bot.db.models import Task
+    from bot.errors import RateLimited
+
+    with dispatcher.db.tx() as session:
+        enqueue(session, "post", {"channel": "C1", "text": "x"})
+    patience: list[str] = []
+    dispatcher.before_task = lambda: patience.append("set")
+
+    def limited(task):
+        raise RateLimited("chat.postMessage", 7)
+
+    dispatcher.register("post", limited, max_attempts=1)
+    before = utcnow()
+    dispatcher.tick()
+    with dispatcher.db.read() as session:
+        task = session.query(Task).one()
+        assert task.state == "pending" and task.attempts == 0  # a page keeps every retry it had
+        assert 6.5 <= (task.not_before - before).total_seconds() <= 8
+    assert patience == ["set"] and dispatcher.deferred == 1

@@ -23,6 +23,7 @@ from sqlalchemy import or_, select, update
 
 from ..db.engine import Database
 from ..db.models import Task
+from ..errors import RateLimited
 from .now import utcnow
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,9 @@ class Dispatcher:
         self._inflight = 0
         self._idle = threading.Condition(self._lock)
         self.inline = False  # tests: run tasks in the calling thread
+        # Called in the worker thread before each task (runtime: the Slack pacer's patience).
+        self.before_task: Callable[[], None] | None = None
+        self.deferred = 0  # tasks put back because Slack's rate limit had no room for them
         # Timers that failed to fire in this process: id -> (failures, not before); see timers.py.
         self.timer_failures: dict[int, tuple[int, datetime]] = {}
 
@@ -143,7 +147,8 @@ class Dispatcher:
         )
         with self.db.tx() as session:
             ids = session.scalars(
-                select(Task.id).where(due).order_by(Task.not_before).limit(limit)
+                # Pages and legal clocks first (Task.priority), then oldest due first.
+                select(Task.id).where(due).order_by(Task.priority, Task.not_before).limit(limit)
                 .with_for_update(skip_locked=True)
             ).all()
             if not ids:
@@ -189,7 +194,11 @@ class Dispatcher:
                 self._finish(task, "dead", f"no handler for task kind {task.kind!r}")
                 return
             try:
+                if self.before_task is not None:
+                    self.before_task()
                 kind.handler(task)
+            except RateLimited as exc:
+                self._defer(task, exc)
             except Retry as exc:
                 self._retry_or_die(task, kind, str(exc), exc.delay)
             except GiveUp as exc:
@@ -217,6 +226,19 @@ class Dispatcher:
             session.execute(
                 update(Task).where(Task.id == task.id, Task.owner == self.node)
                 .values(state="pending", not_before=utcnow() + delay, lease_until=None, last_error=error[:4000])
+            )
+
+    def _defer(self, task: Task, exc: RateLimited) -> None:
+        """Slack has no room for this task's call now: back to the outbox until it has, without
+        counting an attempt (nothing was sent; a slow Slack must not use up a page's retries),
+        and without holding a worker that a page could use meanwhile."""
+        with self._lock:
+            self.deferred += 1
+        with self.db.tx() as session:
+            session.execute(
+                update(Task).where(Task.id == task.id, Task.owner == self.node)
+                .values(state="pending", not_before=utcnow() + timedelta(seconds=exc.retry_after),
+                        lease_until=None, attempts=Task.attempts - 1)
             )
 
     def _die(self, task: Task, kind: TaskKind, error: str) -> None:

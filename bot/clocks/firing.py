@@ -27,7 +27,7 @@ from ..paging import service as pages
 from ..timeline.store import append
 from .arming import arm_status_update
 from .now import utcnow
-from .outbox import enqueue, to_incident_channel
+from .outbox import NORMAL, URGENT, enqueue, to_incident_channel
 
 BATCH = 200
 FAILURES_BEFORE_NOTICE = 3
@@ -181,16 +181,19 @@ def _act(core: Core, session, timer: Timer) -> None:
         text = core.render.text("slack/reminder.txt.j2", ref=ref(incident.id), step=step, users=users,
                                 label=core.role_label(role), due=timer.due_at, spec=timer.spec)
         what = f"Reminded {core.role_label(role)} about “{title}”"
+        legal = str(timer.spec.get("basis") or "").lower().startswith("law")
+        priority = URGENT if legal else NORMAL  # a legal clock's reminder goes first
         if not incident.archived and incident.status != "closed":
             # In the channel (one that Slack has not created yet is waited for: outbox.to_incident_channel).
             to_incident_channel(session, incident, text, event={
                 "kind": "reminder_sent", "text": what,
-                "data": {"timer": timer.id, "users": users, "step": timer.step_id}})
+                "data": {"timer": timer.id, "users": users, "step": timer.step_id}}, priority=priority)
         else:  # the channel is archived (a legal clock outliving the incident): tell them directly
             for user in users:
                 enqueue(session, "post", {"channel": user, "text": text, "event": {
                     "kind": "reminder_sent", "text": what + " by direct message",
-                    "data": {"timer": timer.id, "users": [user], "step": timer.step_id}}}, incident_id=incident.id)
+                    "data": {"timer": timer.id, "users": [user], "step": timer.step_id}}}, incident_id=incident.id,
+                    priority=priority)
         if _first_of_step(session, timer):
             request_refresh(session, incident)
     elif timer.kind == "page" and incident.status == "closed":

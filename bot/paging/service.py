@@ -18,7 +18,7 @@ from bot.errors import SlackError
 from ..clocks.arming import add_timer, cancel_timers
 from ..clocks.dispatcher import GiveUp, Retry
 from ..clocks.now import utcnow
-from ..clocks.outbox import enqueue, to_incident_channel
+from ..clocks.outbox import URGENT, enqueue, to_incident_channel
 from ..core import Core
 from ..db.models import Incident, Page, Task, Timer
 from ..durations import format_duration
@@ -87,7 +87,7 @@ def _notify_level(core: Core, session, incident: Incident, page: Page, number: i
             mentions = " ".join(f"<@{u}>" for u in users) or core.role_label(page.role)
             to_incident_channel(session, incident, core.render.text(
                 "slack/page_channel.txt.j2", page=page, label=core.role_label(page.role), mentions=mentions,
-                level=number))
+                level=number), priority=URGENT)
         else:
             enqueue(session, "page_notify", {"page": page.id, "level": number, "backend": backend, "users": users},
                     incident_id=incident.id)
