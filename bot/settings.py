@@ -35,6 +35,7 @@ class Settings(BaseModel):
     task_first_retry: float = Field(default=2.0, gt=0)  # seconds before an outbox task's first retry
     # Slack pacing (runtime/slack_pacing.py): how long an outbox task / a listener may wait for
     # its slot under Slack's rate limits; a task that would wait longer goes back to the outbox.
+    slack_pacing: bool = True  # off only against a Slack stand-in without limits (the tests' sandbox)
     slack_task_patience: float = Field(default=0.5, ge=0)
     slack_listener_patience: float = Field(default=5.0, ge=0)
     # How often the members of open incident channels are checked against Slack (a missed
@@ -64,6 +65,8 @@ class Settings(BaseModel):
             "playbooks_dir": env.get("SAFEGUARD_PLAYBOOKS", SHIPPED_PLAYBOOKS),
             "port": env.get("PORT", 3000),
             "public_url": env.get("SAFEGUARD_PUBLIC_URL"),
+            # off only against a Slack stand-in that has no limits (see runtime/slack_pacing.py)
+            "slack_pacing": env.get("SAFEGUARD_SLACK_PACING"),
         }
         values.update(overrides)
         return cls(**{k: v for k, v in values.items() if v is not None})

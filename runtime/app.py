@@ -132,7 +132,7 @@ def build_core(settings: Settings, *, migrate: bool | None = None, env: dict[str
         db.upgrade()
     gateway = None
     if slack:
-        pacer = Pacer(patience=settings.slack_listener_patience)  # one per process: every thread shares it
+        pacer = Pacer(patience=settings.slack_listener_patience, pace=settings.slack_pacing)  # one per process: every thread shares it
         gateway = SlackGateway(make_client(settings.slack_bot_token, settings.slack_api_url,
                                            backoff=settings.slack_retry_backoff, pacer=pacer))
     dispatcher = Dispatcher(db, workers=settings.task_workers, first_retry=timedelta(seconds=settings.task_first_retry))

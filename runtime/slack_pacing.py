@@ -66,8 +66,9 @@ class _Bucket:
 
 class Pacer:
     def __init__(self, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                 patience: float = 5.0, share: float = SHARE) -> None:
+                 patience: float = 5.0, share: float = SHARE, pace: bool = True) -> None:
         self.clock, self.sleep = clock, sleep
+        self.pace = pace  # False: only Slack's 429s pause a method (a Slack stand-in without limits)
         self.default_patience = patience
         self.share = share
         self._lock = threading.Lock()
@@ -118,11 +119,12 @@ class Pacer:
             bucket = self._bucket(method, channel, now)
             if bucket is None:
                 return
-            wait = bucket.wait(now)
+            wait = bucket.wait(now) if self.pace else max(0.0, bucket.paused_until - now)
             if wait > patience:
                 self.deferred += 1
                 raise RateLimited(method, wait)
-            bucket.tokens -= 1
+            if self.pace:
+                bucket.tokens -= 1
             self.waited += wait
         if wait > 0:
             self.sleep(wait)

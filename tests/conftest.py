@@ -77,6 +77,7 @@ def make_bot(sandbox, db_url: str, *, config: Path = DEMO_CONFIG, playbooks: Pat
         slack_bot_token=sandbox.bot_token, slack_signing_secret="test-signing-secret",
         slack_api_url=sandbox.api_url, database_url=db_url, config_path=config, port=0,
         sweep_seconds=0.2, slack_retry_backoff=0.02, task_first_retry=0.1, db_pool_size=4,
+        slack_pacing=sandbox.limits.enabled,  # the bot paces itself to the limits the sandbox has
     )
     if playbooks is not None:
         values["playbooks_dir"] = playbooks
