@@ -218,25 +218,48 @@ def db_size(core, database_url: str) -> tuple[str, dict[str, int]]:
 
 
 def pending_work(core) -> tuple[int, int]:
+    """Timers still to fire, and reminders still to post (checklist redraws are not waited for:
+    under Slack's Tier 3 limit for chat.update, 50 a minute, a thousand of them take 20 minutes)."""
     from sqlalchemy import func, select
 
-    from bot.clocks.now import utcnow
     from bot.db.models import Task, Timer
 
     with core.db.read() as session:
         timers = session.scalar(select(func.count(Timer.id)).where(Timer.state == "pending", Timer.kind == "remind"))
         tasks = session.scalar(select(func.count(Task.id)).where(
-            ((Task.state == "pending") & (Task.not_before <= utcnow())) | (Task.state == "running")))
+            Task.state.in_(("pending", "running")), Task.kind.in_(("post", "channel_post"))))
     return timers, tasks
+
+
+def fired_by(core) -> list[int]:
+    from collections import Counter
+
+    from sqlalchemy import select
+
+    from bot.db.models import Timer
+
+    with core.db.read() as session:
+        counts = Counter(session.scalars(select(Timer.fired_by).where(Timer.kind == "remind", Timer.state == "fired")))
+    return sorted(counts.values(), reverse=True)
+
+
+def queued_redraws(core) -> int:
+    from sqlalchemy import func, select
+
+    from bot.db.models import Task
+
+    with core.db.read() as session:
+        return session.scalar(select(func.count(Task.id)).where(
+            Task.state.in_(("pending", "running")), Task.kind == "refresh_checklist"))
 
 
 # ---------------------------------------------------------------------------- the bench
 
 
 class BotProcess:
-    def __init__(self, sandbox, database_url: str, playbooks: Path, workdir: Path) -> None:
-        self.stats = workdir / "stats.json"
-        self.log_path = workdir / "bot.log"
+    def __init__(self, sandbox, database_url: str, playbooks: Path, workdir: Path, name: str = "bot") -> None:
+        self.stats = workdir / f"{name}-stats.json"
+        self.log_path = workdir / f"{name}.log"
         self.log = self.log_path.open("wb")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "SAFEGUARD_"))}
         env.update(SLACK_BOT_TOKEN=sandbox.bot_token, SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=sandbox.api_url,
@@ -267,6 +290,36 @@ class BotProcess:
         self.log.close()
 
 
+class Replicas:
+    """The bots as one: statement counts summed, memory (RSS) and CPU summed over the processes."""
+
+    def __init__(self, bots) -> None:
+        import psutil
+
+        self.bots = bots
+        self.pid = ",".join(str(b.pid) for b in bots)
+        self.processes = [psutil.Process(b.pid) for b in bots]
+
+    def counts(self) -> dict[str, int]:
+        counts = [b.counts() for b in self.bots]
+        return {k: sum(c.get(k, 0) for c in counts) for k in ("statements", "commits")}
+
+    def memory_info(self):
+        import types
+
+        return types.SimpleNamespace(rss=max(p.memory_info().rss for p in self.processes))
+
+    def cpu_times(self):
+        import types
+
+        times = [p.cpu_times() for p in self.processes]
+        return types.SimpleNamespace(user=sum(t.user for t in times), system=sum(t.system for t in times))
+
+    def stop(self) -> None:
+        for b in self.bots:
+            b.stop()
+
+
 class InProcessBot:
     def __init__(self, sandbox, database_url: str, playbooks: Path) -> None:
         from runtime.app import create_bot
@@ -286,7 +339,6 @@ class InProcessBot:
 
 
 def run(args) -> int:
-    import psutil
 
     from bot.db.engine import Database
     from runtime.app import build_core
@@ -308,9 +360,12 @@ def run(args) -> int:
         t = time.monotonic()
         declare_incidents(core, sandbox, args.incidents)
         print(f"declared {args.incidents} incidents in {time.monotonic() - t:.1f} s", flush=True)
-        bot = InProcessBot(sandbox, database_url, playbooks) if args.in_process else \
-            BotProcess(sandbox, database_url, playbooks, workdir)
-        process = psutil.Process(bot.pid)
+        if args.in_process:
+            bots = [InProcessBot(sandbox, database_url, playbooks)]
+        else:
+            bots = [BotProcess(sandbox, database_url, playbooks, workdir, f"bot{n}") for n in range(args.replicas)]
+        bot = Replicas(bots)
+        process = bot
 
         t = time.monotonic()
         start = datetime.now(UTC) + timedelta(seconds=args.lead)
@@ -360,18 +415,21 @@ def run(args) -> int:
         print()
         print(f"database        {core.db.engine.url.get_backend_name()}  "
               f"({'in-process bot' if args.in_process else 'bot process'} pid {bot.pid})")
+        print(f"replicas        {len(bot.bots)}; timers fired per replica {fired_by(core)}")
         print(f"timers fired    {len(fired)} / {args.timers}")
         print(f"fire lateness   {line(fired)}   [target p99 < {TARGET_P99:g} s, max < {TARGET_MAX:g} s: "
               f"{'ok' if ok_p99 and ok_max else 'MISSED'}]")
         print(f"posted lateness {line(delivered)}   (reminder in the sandbox channel)")
         print(f"database load   {statements} statements, {commits} commits in {elapsed:.1f} s = "
               f"{statements / elapsed:.0f} statements/s, {commits / elapsed:.0f} commits/s, "
-              f"{statements / max(len(fired), 1):.1f} statements per timer")
+              f"{statements / max(len(fired), 1):.1f} statements and {commits / max(len(fired), 1):.2f} commits per timer")
+        print(f"checklists      {queued_redraws(core)} redraws still queued (chat.update is Tier 3: 50 a minute)")
         print(f"database size   {size}; rows {rows}")
-        print(f"bot memory      max RSS {rss_max / 2**20:.0f} MB   [target < {TARGET_MB:g} MB: "
+        print(f"bot memory      max RSS (largest replica) {rss_max / 2**20:.0f} MB   [target < {TARGET_MB:g} MB: "
               f"{'ok' if ok_mem else 'MISSED'}]")
         print(f"bot CPU         {cpu:.1f} s in {elapsed:.1f} s ({100 * cpu / elapsed:.0f}% of one core)")
-        print(f"sandbox calls   {len(sandbox.calls)} Web API calls")
+        refused = sum(1 for c in sandbox.calls if c.http_status == 429)
+        print(f"sandbox calls   {len(sandbox.calls)} Web API calls, {refused} answered 429 (Slack's limits on)")
         if args.keep:
             print(f"kept {workdir}")
         return 0 if (ok_p99 and ok_max and ok_mem) or not args.strict else 1
@@ -394,6 +452,7 @@ def main() -> int:
     parser.add_argument("--grace", type=float, default=60.0, help="seconds to wait after the window")
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--in-process", action="store_true", help="run the bot in this process")
+    parser.add_argument("--replicas", type=int, default=1, help="bot processes sharing the database (PostgreSQL)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (database, bot log)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)

@@ -152,6 +152,7 @@ def create_bot(settings: Settings, *, migrate: bool | None = None, env: dict[str
     db, dispatcher = core.db, core.dispatcher
     clockwork = Clockwork(dispatcher, sweep_seconds=settings.sweep_seconds)
     core.wake = clockwork.wake_at
+    dispatcher.wake_at = clockwork.wake_at
     dispatcher.timer_firer = lambda now: fire_due(core, now)
 
     @event.listens_for(db._write, "after_commit")

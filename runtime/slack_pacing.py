@@ -52,6 +52,7 @@ class _Bucket:
         self.capacity, self.per_second = capacity, per_second
         self.tokens, self.at = capacity, now
         self.paused_until = 0.0
+        self.next_deferred = 0.0  # the slot the next caller sent away is told to come back for
 
     def refill(self, now: float) -> None:
         if now > self.at:
@@ -121,8 +122,12 @@ class Pacer:
                 return
             wait = bucket.wait(now) if self.pace else max(0.0, bucket.paused_until - now)
             if wait > patience:
+                # Come back for a later slot, each caller sent away for its own: the tasks
+                # waiting for one channel return one by one, not all at once every second.
+                slot = max(now + wait, bucket.next_deferred)
+                bucket.next_deferred = slot + 1 / bucket.per_second
                 self.deferred += 1
-                raise RateLimited(method, wait)
+                raise RateLimited(method, slot - now)
             if self.pace:
                 bucket.tokens -= 1
             self.waited += wait

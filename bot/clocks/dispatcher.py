@@ -91,6 +91,7 @@ class Dispatcher:
         # Called in the worker thread before each task (runtime: the Slack pacer's patience).
         self.before_task: Callable[[], None] | None = None
         self.deferred = 0  # tasks put back because Slack's rate limit had no room for them
+        self.wake_at: Callable[[datetime], None] | None = None  # look again then (the scheduler)
         # Timers that failed to fire in this process: id -> (failures, not before); see timers.py.
         self.timer_failures: dict[int, tuple[int, datetime]] = {}
 
@@ -234,12 +235,14 @@ class Dispatcher:
         and without holding a worker that a page could use meanwhile."""
         with self._lock:
             self.deferred += 1
+        not_before = utcnow() + timedelta(seconds=exc.retry_after)
         with self.db.tx() as session:
             session.execute(
                 update(Task).where(Task.id == task.id, Task.owner == self.node)
-                .values(state="pending", not_before=utcnow() + timedelta(seconds=exc.retry_after),
-                        lease_until=None, attempts=Task.attempts - 1)
+                .values(state="pending", not_before=not_before, lease_until=None, attempts=Task.attempts - 1)
             )
+        if self.wake_at is not None:  # on time, not at the next sweep
+            self.wake_at(not_before)
 
     def _die(self, task: Task, kind: TaskKind, error: str) -> None:
         self._finish(task, "dead", error)

@@ -1,11 +1,10 @@
 """Firing due timers: claim the rows, act, all in one transaction.
 
-A pass takes the due timers in batches, each batch the earliest due timers that no other
-replica has locked (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas fire different batches
-side by side). It then locks their incident rows (in id order, as every transaction that changes
-an incident starts with that lock), skipping incidents another transaction holds, so a claim
-never waits and never deadlocks against people's commands (SQLite's BEGIN IMMEDIATE already
-serialises writers).
+A pass takes the due timers in batches, each batch the earliest due timers whose rows and
+incident rows no other transaction holds (`FOR UPDATE OF timers, incidents SKIP LOCKED` on
+PostgreSQL, so replicas fire different batches side by side, and a claim never waits, so it
+never deadlocks against people's commands, which take the incident lock first; SQLite's
+BEGIN IMMEDIATE already serialises writers).
 Under those locks nobody else can fire or cancel these timers, so the ones still pending are
 claimed (`state = 'fired'`) and acted on in the same transaction: of several processes that
 see the same due timer, exactly one fires it, and a crash before the commit leaves it pending.
@@ -49,13 +48,15 @@ def fire_due(core: Core, now: datetime) -> int:
         count = 0
         try:
             with core.db.tx() as session:
-                query = select(Timer.id, Timer.incident_id).where(Timer.state == "pending", Timer.due_at <= now)
+                query = (select(Timer.id, Timer.incident_id).join(Incident, Incident.id == Timer.incident_id)
+                         .where(Timer.state == "pending", Timer.due_at <= now))
                 if held:
                     query = query.where(Timer.id.not_in(held))
-                # SKIP LOCKED (PostgreSQL): a replica takes the next batch that no other replica is
-                # firing, instead of all of them queueing for the same first rows.
+                # SKIP LOCKED on the timers and their incidents (PostgreSQL): a replica takes the
+                # earliest due timers that no other replica (and no command) holds, instead of all
+                # replicas queueing for the same first rows. It never waits, so it never deadlocks.
                 candidates = list(session.execute(query.order_by(Timer.due_at).limit(BATCH)
-                                                  .with_for_update(skip_locked=True, of=Timer)).all())
+                                                  .with_for_update(skip_locked=True, of=(Timer, Incident))).all())
                 timers, skipped = _claim(core, session, candidates)
                 busy = busy or skipped
                 for timer in timers:
