@@ -135,7 +135,7 @@ def declare_incidents(core, sandbox, n: int) -> None:
     core.dispatcher.kick = lambda: None  # this core only writes rows; the bot does the work
     ws = sandbox.state
     for number in range(1, n + 1):
-        declare(core, playbook_id="bench-quiet", summary=f"Timer bench {number}", user=LEAD, channel_id="C0OPS0001")
+        declare(core, playbook_id="bench-quiet", summary=f"Timer bench {number}", actor=LEAD, channel_id="C0OPS0001")
     with core.db.tx() as session:
         now = utcnow()
         for incident in session.query(Incident).order_by(Incident.id):
@@ -151,20 +151,25 @@ def declare_incidents(core, sandbox, n: int) -> None:
 
 def arm_timers(core, n_timers: int, n_incidents: int, start: datetime, window: float, seed: int = 7) -> None:
     """`n_timers` reminders spread over the incidents, due at random within the window."""
+    rng = random.Random(seed)
+    per = [n_timers // n_incidents + (1 if i < n_timers % n_incidents else 0) for i in range(n_incidents)]
+    for first in range(0, n_incidents, 50):  # 50 incidents a transaction
+        with core.db.tx() as session:
+            for number, count in enumerate(per[first:first + 50], start=first + 1):
+                _arm_incident(core, session, number, count, rng, start, window)
+
+
+def _arm_incident(core, session, number: int, count: int, rng, start: datetime, window: float) -> None:
     from bot.clocks.arming import add_timer
     from bot.db.models import Incident
     from bot.timeline.store import lock_incident
 
-    rng = random.Random(seed)
-    per = [n_timers // n_incidents + (1 if i < n_timers % n_incidents else 0) for i in range(n_incidents)]
-    for number, count in enumerate(per, start=1):
-        with core.db.tx() as session:
-            lock_incident(session, number)
-            incident = session.get(Incident, number)
-            for _ in range(count):
-                due = start + timedelta(seconds=rng.uniform(0, window))
-                add_timer(core, session, incident, kind="remind", due=due, step_id="report", target="owner",
-                          spec={"after": "bench", "from": "bench", "basis": "bench"}, text="Bench reminder")
+    lock_incident(session, number)
+    incident = session.get(Incident, number)
+    for _ in range(count):
+        due = start + timedelta(seconds=rng.uniform(0, window))
+        add_timer(core, session, incident, kind="remind", due=due, step_id="report", target="owner",
+                  spec={"after": "bench", "from": "bench", "basis": "bench"}, text="Bench reminder")
 
 
 # ---------------------------------------------------------------------------- measuring
@@ -241,6 +246,20 @@ def fired_by(core) -> list[int]:
     with core.db.read() as session:
         counts = Counter(session.scalars(select(Timer.fired_by).where(Timer.kind == "remind", Timer.state == "fired")))
     return sorted(counts.values(), reverse=True)
+
+
+def firing_rate(core) -> float:
+    from sqlalchemy import func, select
+
+    from bot.db.models import Timer
+
+    with core.db.read() as session:
+        count, first_due, last_fired = session.execute(select(
+            func.count(Timer.id), func.min(Timer.due_at), func.max(Timer.fired_at))
+            .where(Timer.kind == "remind", Timer.state == "fired")).one()
+    if not count or first_due is None or last_fired is None:
+        return 0.0
+    return count / max((last_fired - first_due).total_seconds(), 0.001)
 
 
 def queued_redraws(core) -> int:
@@ -417,6 +436,7 @@ def run(args) -> int:
               f"({'in-process bot' if args.in_process else 'bot process'} pid {bot.pid})")
         print(f"replicas        {len(bot.bots)}; timers fired per replica {fired_by(core)}")
         print(f"timers fired    {len(fired)} / {args.timers}")
+        print(f"fire rate       {firing_rate(core):.0f} timers/s (fired / (last firing - first due))")
         print(f"fire lateness   {line(fired)}   [target p99 < {TARGET_P99:g} s, max < {TARGET_MAX:g} s: "
               f"{'ok' if ok_p99 and ok_max else 'MISSED'}]")
         print(f"posted lateness {line(delivered)}   (reminder in the sandbox channel)")

@@ -31,6 +31,9 @@ from .now import utcnow
 from .outbox import NORMAL, URGENT, enqueue, to_incident_channel
 
 BATCH = 200
+# Batches per pass: under a flood of due timers the dispatcher still starts the outbox's tasks
+# (the reminders these timers post) between passes, instead of only once the flood is over.
+BATCHES_PER_PASS = 5
 FAILURES_BEFORE_NOTICE = 3
 BUSY_RETRY = timedelta(milliseconds=100)  # timers of an incident someone else holds: look again
 FORGET_FAILURE = timedelta(hours=1)
@@ -42,7 +45,7 @@ def fire_due(core: Core, now: datetime) -> int:
     for gone in [tid for tid, (_, retry_at) in failing.items() if retry_at < now - FORGET_FAILURE]:
         del failing[gone]  # fired or cancelled elsewhere since; if not, it is simply tried again
     held = [tid for tid, (_, retry_at) in failing.items() if retry_at > now]
-    fired, busy = 0, False
+    fired, busy, batches = 0, False, 0
     while True:
         candidates: list[tuple[int, int]] = []
         count = 0
@@ -70,8 +73,9 @@ def fire_due(core: Core, now: datetime) -> int:
             log.warning("a batch of %s timers failed; firing them one by one", len(candidates), exc_info=True)
             count = _fire_one_by_one(core, candidates)
         fired += count
-        if len(candidates) < BATCH or count == 0:
-            break
+        batches += 1
+        if len(candidates) < BATCH or count == 0 or batches >= BATCHES_PER_PASS:
+            break  # (a full pass hands over to the outbox; the wake-up below comes back at once)
     following = next_due(core)
     if busy and following is not None:
         following = max(following, utcnow() + BUSY_RETRY)
