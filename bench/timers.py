@@ -1,22 +1,24 @@
 """Benchmark the durable timers: 10,000 reminders across 1,000 incidents, due over one minute.
 
-Starts the sandbox (the Slack stand-in) in this process, declares `--incidents` incidents with
-the core's own `declare()` (a playbook without clocks of its own), gives each a channel and a
-pinned checklist in the sandbox as if provisioning had run, starts the bot — by default a
-real `safeguard serve`-like process (`--in-process`: in this process) — and then arms
-`--timers` reminders with the core's `add_timer()` (from this process, as another replica
-would), due at random moments within `--window` seconds starting `--lead` seconds later.
-Each firing posts a reminder into the incident's channel in the sandbox and redraws its
-checklist, as in production.
+Starts the sandbox (the Slack stand-in, with Slack's rate limits on) in this process, declares
+`--incidents` incidents with the core's own `declare()` (a playbook without clocks of its own),
+gives each a channel and a pinned checklist in the sandbox as if provisioning had run, arms
+`--timers` reminders with the core's `add_timer()` (an hour away), starts the bot — by default
+`--replicas` real `safeguard serve`-like processes sharing the database (`--in-process`: one,
+in this process) — and then moves the reminders to be due at random moments within `--window`
+seconds starting `--lead` seconds later. Each firing posts a reminder into the incident's
+channel in the sandbox and redraws its checklist, as in production.
 
-It prints the lateness of each firing (`fired_at - due_at`: p50, p99, max), the lateness of
-the reminder reaching the sandbox (the `reminder_sent` event), the database load (SQL
-statements the bot executed, counted with a SQLAlchemy event, per second of the window and
-per timer), the database size and rows, and the bot's resident memory (psutil, max).
-Targets: firing p99 < 1 s, max < 2 s, bot memory < 300 MB.
+It prints the firing rate, the lateness of each firing (`fired_at - due_at`: p50, p99, max),
+the timers fired by each replica, the lateness of the reminder reaching the sandbox (the
+`reminder_sent` event), the database load (SQL statements and commits the bots executed,
+counted with a SQLAlchemy event, per second of the window and per timer), the checklist redraws
+still queued (Slack lets 50 `chat.update` a minute), the database size and rows, and the bots'
+resident memory (psutil, the largest) and CPU. Targets: firing p99 < 1 s, max < 2 s, memory <
+300 MB. It waits for the timers and the reminders, not for the redraws.
 
     .venv/bin/python bench/timers.py [--timers 10000] [--incidents 1000] [--window 60]
-        [--database-url postgresql://…] [--in-process] [--strict]
+        [--replicas 1] [--database-url postgresql://…] [--in-process] [--strict]
 
 The default database is a fresh SQLite file in a temporary folder; with `--database-url` the
 tables are created (migrations) in that database, which should be empty (for PostgreSQL put
