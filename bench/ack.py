@@ -532,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     targets: list[Target] = []
     rounds: list[Round] = []
     keep_logs = False
-    with pooled_driver_transport(), Sandbox(signing_secret=SECRET, threads=args.sandbox_threads) as sandbox:
+    with pooled_driver_transport(), Sandbox(signing_secret=SECRET, threads=args.sandbox_threads, rate_limits=True) as sandbox:
         try:
             database_url = prepare_database(args.database_url, workdir)
             if args.in_process:

@@ -29,3 +29,15 @@ class SlackError(Exception):
         super().__init__(f"{method}: {code}")
         self.code = code
         self.method = method
+
+
+class RateLimited(Exception):
+    """Slack's rate limit for `method` leaves no room for this call for `retry_after` seconds (the
+    bot's own pacing says so, or Slack answered 429). Nothing was sent. Not a SlackError: code
+    that falls back or gives up on Slack errors must let it through, and the outbox puts the task
+    back until then without counting an attempt."""
+
+    def __init__(self, method: str, retry_after: float) -> None:
+        super().__init__(f"{method}: rate limited for {retry_after:.1f} s")
+        self.method = method
+        self.retry_after = retry_after

@@ -33,6 +33,11 @@ class Settings(BaseModel):
     sweep_seconds: float = Field(default=1.0, gt=0)
     slack_retry_backoff: float = Field(default=0.5, gt=0)  # slack_sdk's 5xx backoff factor
     task_first_retry: float = Field(default=2.0, gt=0)  # seconds before an outbox task's first retry
+    # Slack pacing (runtime/slack_pacing.py): how long an outbox task / a listener may wait for
+    # its slot under Slack's rate limits; a task that would wait longer goes back to the outbox.
+    slack_pacing: bool = True  # off only against a Slack stand-in without limits (the tests' sandbox)
+    slack_task_patience: float = Field(default=0.5, ge=0)
+    slack_listener_patience: float = Field(default=5.0, ge=0)
     # How often the members of open incident channels are checked against Slack (a missed
     # member_left_channel event must not leave someone able to act for long).
     members_sync_seconds: float = Field(default=30.0, gt=0)
@@ -65,6 +70,8 @@ class Settings(BaseModel):
             "public_url": env.get("SAFEGUARD_PUBLIC_URL"),
             "api_rate": env.get("SAFEGUARD_API_RATE"),
             "api_burst": env.get("SAFEGUARD_API_BURST"),
+            # off only against a Slack stand-in that has no limits (see runtime/slack_pacing.py)
+            "slack_pacing": env.get("SAFEGUARD_SLACK_PACING"),
         }
         values.update(overrides)
         return cls(**{k: v for k, v in values.items() if v is not None})

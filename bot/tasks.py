@@ -49,24 +49,33 @@ def post_once(core: Core, task: Task, channel: str, text: str, blocks=None, *, t
                              metadata={"event_type": TASK_EVENT, "event_payload": payload})
 
 
-def post_task(core: Core, task: Task) -> None:
+def post_task(core: Core, task: Task):
     p = task.payload
-    _post_and_record(core, task, p["channel"], p["text"], p.get("blocks"), thread_ts=p.get("thread_ts"))
+    return _post_and_record(core, task, p["channel"], p["text"], p.get("blocks"), thread_ts=p.get("thread_ts"))
+
+
+class _Record:
+    """The timeline event a post carries, written in the dispatcher's group commit with the task
+    marked done (one commit for many reminders, not one each)."""
+
+    def __init__(self, incident_id: int, event: dict) -> None:
+        self.incident_id, self.event = incident_id, event
+
+    def __call__(self, session) -> None:
+        e = self.event
+        append(session, self.incident_id, e["kind"], e["text"], actor=e.get("actor"), data=e.get("data", {}))
 
 
 def _post_and_record(core: Core, task: Task, channel: str, text: str, blocks=None, *,
-                     thread_ts: str | None = None) -> None:
-    """Post once, then write the timeline event the task carries (a reminder is `reminder_sent`
-    only once Slack has it)."""
+                     thread_ts: str | None = None):
+    """Post once; the timeline event the task carries is written when the task is recorded done
+    (a reminder is `reminder_sent` only once Slack has it)."""
     _slack(lambda: post_once(core, task, channel, text, blocks, thread_ts=thread_ts))
     event = task.payload.get("event")
-    if event:
-        with core.db.tx() as session:
-            append(session, task.incident_id, event["kind"], event["text"], actor=event.get("actor"),
-                   data=event.get("data", {}))
+    return _Record(task.incident_id, event) if event else None
 
 
-def channel_post_task(core: Core, task: Task) -> None:
+def channel_post_task(core: Core, task: Task):
     """A message for an incident channel that did not exist when it was asked for: posted once the
     channel is there; if Slack gave up creating it, posted where the incident was declared (and
     said so), else to the declarer directly. Never dropped."""
@@ -86,7 +95,7 @@ def channel_post_task(core: Core, task: Task) -> None:
         if channel is None:
             raise GiveUp("no channel, and nobody to tell")
         text = f"_(INC-{incident.id}'s channel could not be created, so this comes here.)_\n{text}"
-    _post_and_record(core, task, channel, text)
+    return _post_and_record(core, task, channel, text)
 
 
 def close_channel_task(core: Core, task: Task) -> None:

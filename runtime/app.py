@@ -37,6 +37,7 @@ from bot.timeline import service as timeline_service
 from handlers.context import reject_malformed
 from runtime.metrics import PrometheusMetrics
 from runtime.slack_gateway import SlackGateway, make_client
+from runtime.slack_pacing import Pacer
 
 log = logging.getLogger(__name__)
 
@@ -136,12 +137,15 @@ def build_core(settings: Settings, *, migrate: bool | None = None, env: dict[str
     metrics = NO_METRICS
     dispatcher = Dispatcher(db, workers=settings.task_workers, first_retry=timedelta(seconds=settings.task_first_retry))
     if slack:
+        pacer = Pacer(patience=settings.slack_listener_patience, pace=settings.slack_pacing)  # one per process: every thread shares it
         gateway = SlackGateway(make_client(settings.slack_bot_token, settings.slack_api_url,
-                                           backoff=settings.slack_retry_backoff))
+                                           backoff=settings.slack_retry_backoff, pacer=pacer))
         # One registry per bot; the core, the gateway and the dispatcher report into it.
         metrics = PrometheusMetrics(db)
         gateway.observe = metrics.slack_call
         dispatcher.metrics = metrics
+        # An outbox worker waits little for Slack: its task comes back later instead.
+        dispatcher.before_task = lambda: gateway.pacer.set_patience(settings.slack_task_patience)
     return Core(settings=settings, db=db, config=config, playbooks=playbooks,
                 render=Renderer(settings.templates_dir), dispatcher=dispatcher,
                 gateway=gateway, backends=backends, metrics=metrics)
@@ -157,6 +161,7 @@ def create_bot(settings: Settings, *, migrate: bool | None = None, env: dict[str
     db, dispatcher = core.db, core.dispatcher
     clockwork = Clockwork(dispatcher, sweep_seconds=settings.sweep_seconds)
     core.wake = clockwork.wake_at
+    dispatcher.wake_at = clockwork.wake_at
     dispatcher.timer_firer = lambda now: fire_due(core, now)
 
     @event.listens_for(db._write, "after_commit")

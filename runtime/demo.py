@@ -32,7 +32,7 @@ def run_demo(*, sandbox_port: int, bot_port: int, database_url: str, block: bool
     from sandbox.smtp import SmtpStandIn
 
     signing_secret = secrets.token_hex(16)
-    sandbox = Sandbox(port=sandbox_port, signing_secret=signing_secret).start()
+    sandbox = Sandbox(port=sandbox_port, signing_secret=signing_secret, rate_limits=True).start()
     pagerduty = PagerDutyStandIn().start()
     smtp = SmtpStandIn(on_message=lambda m: click.echo(f"[smtp] page e-mail to {m['X-Envelope-To']}: {m['Subject']}"))
     smtp.start()

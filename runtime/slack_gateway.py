@@ -26,9 +26,10 @@ from slack_sdk.http_retry.builtin_handlers import (
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 from slack_sdk.http_retry.jitter import Jitter
 
-from bot.errors import SlackError
+from bot.errors import RateLimited, SlackError
 
 from .slack_limits import fit_message
+from .slack_pacing import PacedWebClient, Pacer, PausingRateLimitHandler, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +44,25 @@ class ScaledJitter(Jitter):
         return duration + random.random() * self.scale
 
 
-def make_client(token: str, base_url: str, *, timeout: int = 15, backoff: float = 0.5) -> WebClient:
-    client = WebClient(token=token, base_url=base_url, timeout=timeout)
+def make_client(token: str, base_url: str, *, timeout: int = 15, backoff: float = 0.5,
+                pacer: Pacer | None = None) -> WebClient:
+    """The bot's client: paced by `pacer` (one per process: see slack_pacing.py)."""
+    client = PacedWebClient(token=token, base_url=base_url, timeout=timeout)
+    client.pacer = pacer = pacer or Pacer()
     interval = BackoffRetryIntervalCalculator(backoff_factor=backoff, jitter=ScaledJitter(backoff * 2))
     client.retry_handlers = [
         ConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
-        RateLimitErrorRetryHandler(max_retry_count=5),  # waits what Retry-After says
+        PausingRateLimitHandler(pacer),  # Retry-After pauses the method for every thread
         ServerErrorRetryHandler(max_retry_count=3, interval_calculator=interval),
     ]
     return client
+
+
+def _raise_rate_limited(exc: SlackApiError, method: str) -> None:
+    """A 429 that was not waited out (longer than the caller's patience): the method is paused
+    (PausingRateLimitHandler did it); the caller comes back when Slack said."""
+    if exc.response.status_code == 429:
+        raise RateLimited(method, retry_after(exc.response.headers)) from None
 
 
 class SlackGateway:
@@ -61,6 +72,7 @@ class SlackGateway:
         self._users: dict[str, dict[str, Any]] = {}
         self._users_lock = threading.Lock()
         self._bot_user_id: str | None = None
+        self.pacer: Pacer = getattr(client, "pacer", None) or Pacer()
         self._team_id: str | None = None
         # Metrics: called after every Web API call with (method, seconds, Slack's error code or None).
         self.observe: Callable[[str, float, str | None], None] = lambda method, seconds, error: None
@@ -91,12 +103,14 @@ class SlackGateway:
             with self._timed(method):
                 response = client.api_call(method, **kwargs)
         except SlackApiError as exc:
+            _raise_rate_limited(exc, method)
             raise SlackError(exc.response.get("error", "unknown_error"), method) from None
         return response.data  # type: ignore[return-value]
 
     def _once_client(self) -> WebClient:
         if self._once is None:
-            once = WebClient(token=self.client.token, base_url=self.client.base_url, timeout=self.client.timeout)
+            once = PacedWebClient(token=self.client.token, base_url=self.client.base_url, timeout=self.client.timeout)
+            once.pacer = self.pacer
             once.retry_handlers = [h for h in self.client.retry_handlers
                                    if isinstance(h, RateLimitErrorRetryHandler)]
             self._once = once
@@ -342,6 +356,7 @@ class SlackGateway:
                     channel=channel, filename=filename, content=content, title=title, initial_comment=comment
                 )
         except SlackApiError as exc:
+            _raise_rate_limited(exc, "files.upload")
             raise SlackError(exc.response.get("error", "unknown_error"), "files.upload") from None
 
     # -- views -------------------------------------------------------------------------

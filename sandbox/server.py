@@ -9,6 +9,7 @@ from .driver import Driver
 from .events import EventSender
 from .faults import Faults
 from .models import Call, Delivery
+from .ratelimits import RateLimits, enabled_by_env
 from .serving import BackgroundServer
 from .socket_mode import SocketModeServer
 from .webapp import create_app
@@ -38,6 +39,7 @@ class Sandbox:
         clock: Any = None,
         event_retry_delays: tuple[float, ...] = (0.5, 2.0, 5.0),
         threads: int = 16,
+        rate_limits: bool | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -50,6 +52,9 @@ class Sandbox:
         if clock is not None:
             self.state.clock = clock
         self.faults = Faults(now=lambda: self.state.now())  # outage windows run on the workspace clock
+        # Slack's rate limits (see ratelimits.py): on unless turned off here or by SANDBOX_RATE_LIMITS.
+        self.limits = RateLimits(now=lambda: self.state.now(),
+                                 enabled=enabled_by_env() if rate_limits is None else rate_limits)
         self.driver = Driver(bot_url, signing_secret, self)
         self.events = EventSender(self, event_retry_delays)
         self.socket_mode = SocketModeServer(host, self.state.app_id)

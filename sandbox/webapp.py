@@ -78,6 +78,8 @@ def create_app(sandbox: Sandbox) -> Flask:
             body = {"ok": False, "error": "not_allowed_token_type"}
         elif method == "apps.connections.open":
             body = {"ok": True, "url": sandbox.socket_mode.ticket_url()}
+        elif (retry_after := sandbox.limits.check(method, args.text("channel"))) is not None:
+            body, status, headers = {"ok": False, "error": "ratelimited"}, 429, {"Retry-After": str(retry_after)}
         else:
             with ws.lock:
                 try:

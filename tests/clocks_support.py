@@ -139,6 +139,7 @@ def serve_env(sandbox, database_url: str, config: Path, playbooks: Path = CLOCK_
         "SLACK_BOT_TOKEN": sandbox.bot_token, "SLACK_SIGNING_SECRET": "test-signing-secret",
         "SLACK_API_URL": sandbox.api_url, "DATABASE_URL": database_url, "SAFEGUARD_CONFIG": str(config),
         "SAFEGUARD_PLAYBOOKS": str(playbooks), "PORT": "0", **pager_env(mailbox),
+        "SAFEGUARD_SLACK_PACING": "on" if sandbox.limits.enabled else "off",
     }
 
 

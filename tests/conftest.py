@@ -16,6 +16,12 @@ from tests.support import DEMO_CONFIG, RunningBot, postgres_reachable, postgres_
 _PG: bool | None = None
 
 
+def pytest_configure(config) -> None:
+    # Slack's rate limits are off in the sandboxes tests build, for speed: the tests that
+    # exercise them (test_rate_limits.py) turn them on. Benchmarks and the demo always run with them.
+    os.environ.setdefault("SANDBOX_RATE_LIMITS", "off")
+
+
 def _pg_ok() -> bool:
     global _PG
     if _PG is None:
@@ -75,6 +81,7 @@ def make_bot(sandbox, db_url: str, *, config: Path = DEMO_CONFIG, playbooks: Pat
         slack_bot_token=sandbox.bot_token, slack_signing_secret="test-signing-secret",
         slack_api_url=sandbox.api_url, database_url=db_url, config_path=config, port=0,
         sweep_seconds=0.2, slack_retry_backoff=0.02, task_first_retry=0.1, db_pool_size=4,
+        slack_pacing=sandbox.limits.enabled,  # the bot paces itself to the limits the sandbox has
     )
     if playbooks is not None:
         values["playbooks_dir"] = playbooks

@@ -386,6 +386,7 @@ class CrashStack:
         self.env = {
             "SLACK_BOT_TOKEN": self.sandbox.bot_token, "SLACK_SIGNING_SECRET": SECRET, "SLACK_APP_TOKEN": "",
             "SLACK_API_URL": self.sandbox.api_url, "DATABASE_URL": self.database_url,
+            "SAFEGUARD_SLACK_PACING": "on" if self.sandbox.limits.enabled else "off",
             "SAFEGUARD_CONFIG": str(self.config), "SAFEGUARD_PLAYBOOKS": str(self.playbooks), "PORT": "0",
             "PD_ROUTING_KEY": PD_KEY, "SMTP_URL": self.smtp.url, **self.bot_env,
         }

@@ -296,6 +296,7 @@ class Stack:
         env = {
             "SLACK_BOT_TOKEN": self.sandbox.bot_token, "SLACK_SIGNING_SECRET": SECRET,
             "SLACK_API_URL": self.sandbox.api_url, "DATABASE_URL": self.database_url,
+            "SAFEGUARD_SLACK_PACING": "on" if self.sandbox.limits.enabled else "off",
             "SAFEGUARD_CONFIG": str(config), "PORT": "0", "PD_ROUTING_KEY": PD_KEY, "SMTP_URL": self.smtp.url,
         }
         self.log_path = self.folder / "bot.log"

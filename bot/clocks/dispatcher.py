@@ -24,6 +24,7 @@ from sqlalchemy import or_, select, update
 from ..db.engine import Database
 from ..db.models import Task
 from ..metrics import NO_METRICS, OUTBOX_LAG
+from ..errors import RateLimited
 from .now import utcnow
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class Dispatcher:
         self._full = False
         self._done_cond = threading.Condition()  # group commit of finished tasks
         self._done_ids: list[int] = []
+        self._done_records: list[tuple[int, Callable[[Any], Any]]] = []
         self._flushing = False
         self._flush_next = 0
         self._flushed = 0
@@ -89,6 +91,10 @@ class Dispatcher:
         self._idle = threading.Condition(self._lock)
         self.inline = False  # tests: run tasks in the calling thread
         self.metrics = NO_METRICS  # outbox lag (set by the application factory)
+        # Called in the worker thread before each task (runtime: the Slack pacer's patience).
+        self.before_task: Callable[[], None] | None = None
+        self.deferred = 0  # tasks put back because Slack's rate limit had no room for them
+        self.wake_at: Callable[[datetime], None] | None = None  # look again then (the scheduler)
         # Timers that failed to fire in this process: id -> (failures, not before); see timers.py.
         self.timer_failures: dict[int, tuple[int, datetime]] = {}
 
@@ -145,7 +151,8 @@ class Dispatcher:
         )
         with self.db.tx() as session:
             ids = session.scalars(
-                select(Task.id).where(due).order_by(Task.not_before).limit(limit)
+                # Pages and legal clocks first (Task.priority), then oldest due first.
+                select(Task.id).where(due).order_by(Task.priority, Task.not_before).limit(limit)
                 .with_for_update(skip_locked=True)
             ).all()
             if not ids:
@@ -192,7 +199,11 @@ class Dispatcher:
                 self._finish(task, "dead", f"no handler for task kind {task.kind!r}")
                 return
             try:
-                kind.handler(task)
+                if self.before_task is not None:
+                    self.before_task()
+                record = kind.handler(task)
+            except RateLimited as exc:
+                self._defer(task, exc)
             except Retry as exc:
                 self._retry_or_die(task, kind, str(exc), exc.delay)
             except GiveUp as exc:
@@ -201,7 +212,7 @@ class Dispatcher:
                 log.warning("task %s (%s) failed: %s", task.id, task.kind, exc)
                 self._retry_or_die(task, kind, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}", None)
             else:
-                self._finish_done(task.id)
+                self._finish_done(task.id, record if callable(record) else None)
         finally:
             with self._lock:
                 self._inflight -= 1
@@ -222,6 +233,21 @@ class Dispatcher:
                 .values(state="pending", not_before=utcnow() + delay, lease_until=None, last_error=error[:4000])
             )
 
+    def _defer(self, task: Task, exc: RateLimited) -> None:
+        """Slack has no room for this task's call now: back to the outbox until it has, without
+        counting an attempt (nothing was sent; a slow Slack must not use up a page's retries),
+        and without holding a worker that a page could use meanwhile."""
+        with self._lock:
+            self.deferred += 1
+        not_before = utcnow() + timedelta(seconds=exc.retry_after)
+        with self.db.tx() as session:
+            session.execute(
+                update(Task).where(Task.id == task.id, Task.owner == self.node)
+                .values(state="pending", not_before=not_before, lease_until=None, attempts=Task.attempts - 1)
+            )
+        if self.wake_at is not None:  # on time, not at the next sweep
+            self.wake_at(not_before)
+
     def _die(self, task: Task, kind: TaskKind, error: str) -> None:
         self._finish(task, "dead", error)
         if kind.on_dead is not None:
@@ -237,12 +263,16 @@ class Dispatcher:
                 .values(state=state, done_at=utcnow(), lease_until=None, last_error=error and error[:4000])
             )
 
-    def _finish_done(self, task_id: int) -> None:
+    def _finish_done(self, task_id: int, record: Callable[[Any], None] | None = None) -> None:
         """Mark a task done, sharing one transaction with the tasks that finish meanwhile
         (group commit): a worker waits until its task is recorded, as with a transaction of its
-        own, but with SQLite's single writer many finished tasks cost one write."""
+        own, but many finished tasks cost one commit (SQLite's single writer, PostgreSQL's WAL
+        flush). `record(session)`, a handler's answer, writes what the task did (a reminder's
+        `reminder_sent`) in that transaction; its `incident_id` says which incident it locks."""
         with self._done_cond:
             self._done_ids.append(task_id)
+            if record is not None:
+                self._done_records.append((task_id, record))
             flush = self._flush_next  # the first flush that starts after this append
             while True:
                 if self._flushed > flush:
@@ -251,9 +281,11 @@ class Dispatcher:
                     break
                 self._done_cond.wait()
             self._flushing, ids, self._done_ids = True, self._done_ids, []
+            records, self._done_records = self._done_records, []
             number, self._flush_next = self._flush_next, self._flush_next + 1
         try:
             with self.db.tx() as session:
+                ids = self._record(session, ids, records)
                 session.execute(
                     update(Task).where(Task.id.in_(ids), Task.owner == self.node)
                     .values(state="done", done_at=utcnow(), lease_until=None, last_error=None),
@@ -263,6 +295,20 @@ class Dispatcher:
             with self._done_cond:
                 self._flushing, self._flushed = False, number + 1
                 self._done_cond.notify_all()
+
+    def _record(self, session, ids: list[int], records: list[tuple[int, Callable]]) -> list[int]:
+        """Run the tasks' records, in the order of the incident each locks (`incident_id`), so two
+        replicas' group commits never wait for each other in a cycle. A record that fails leaves
+        its task running: its lease runs out and a retry finds what it posted (post_once)."""
+        failed = set()
+        for task_id, record in sorted(records, key=lambda r: getattr(r[1], "incident_id", 0) or 0):
+            try:
+                with session.begin_nested():
+                    record(session)
+            except Exception:
+                log.exception("recording what task %s did failed; it is retried when its lease ends", task_id)
+                failed.add(task_id)
+        return [i for i in ids if i not in failed]
 
     # -- lifecycle ---------------------------------------------------------------------
     def drain(self, timeout: float = 10.0) -> bool:

@@ -1,9 +1,10 @@
 """Firing due timers: claim the rows, act, all in one transaction.
 
-A pass takes the due timers in batches. For each batch it locks the incident rows first (in id
-order, as every transaction that changes an incident starts with that lock, so claims never
-deadlock against people's commands), skipping incidents another transaction holds (on
-PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite's BEGIN IMMEDIATE already serialises writers).
+A pass takes the due timers in batches, each batch the earliest due timers whose rows and
+incident rows no other transaction holds (`FOR UPDATE OF timers, incidents SKIP LOCKED` on
+PostgreSQL, so replicas fire different batches side by side, and a claim never waits, so it
+never deadlocks against people's commands, which take the incident lock first; SQLite's
+BEGIN IMMEDIATE already serialises writers).
 Under those locks nobody else can fire or cancel these timers, so the ones still pending are
 claimed (`state = 'fired'`) and acted on in the same transaction: of several processes that
 see the same due timer, exactly one fires it, and a crash before the commit leaves it pending.
@@ -28,9 +29,12 @@ from ..paging import service as pages
 from ..timeline.store import append
 from .arming import arm_status_update
 from .now import utcnow
-from .outbox import enqueue, to_incident_channel
+from .outbox import NORMAL, URGENT, enqueue, to_incident_channel
 
 BATCH = 200
+# Batches per pass: under a flood of due timers the dispatcher still starts the outbox's tasks
+# (the reminders these timers post) between passes, instead of only once the flood is over.
+BATCHES_PER_PASS = 5
 FAILURES_BEFORE_NOTICE = 3
 BUSY_RETRY = timedelta(milliseconds=100)  # timers of an incident someone else holds: look again
 FORGET_FAILURE = timedelta(hours=1)
@@ -42,16 +46,21 @@ def fire_due(core: Core, now: datetime) -> int:
     for gone in [tid for tid, (_, retry_at) in failing.items() if retry_at < now - FORGET_FAILURE]:
         del failing[gone]  # fired or cancelled elsewhere since; if not, it is simply tried again
     held = [tid for tid, (_, retry_at) in failing.items() if retry_at > now]
-    fired, busy = 0, False
+    fired, busy, batches = 0, False, 0
     while True:
         candidates: list[tuple[int, int]] = []
         count = 0
         try:
             with core.db.tx() as session:
-                query = select(Timer.id, Timer.incident_id).where(Timer.state == "pending", Timer.due_at <= now)
+                query = (select(Timer.id, Timer.incident_id).join(Incident, Incident.id == Timer.incident_id)
+                         .where(Timer.state == "pending", Timer.due_at <= now))
                 if held:
                     query = query.where(Timer.id.not_in(held))
-                candidates = list(session.execute(query.order_by(Timer.due_at).limit(BATCH)).all())
+                # SKIP LOCKED on the timers and their incidents (PostgreSQL): a replica takes the
+                # earliest due timers that no other replica (and no command) holds, instead of all
+                # replicas queueing for the same first rows. It never waits, so it never deadlocks.
+                candidates = list(session.execute(query.order_by(Timer.due_at).limit(BATCH)
+                                                  .with_for_update(skip_locked=True, of=(Timer, Incident))).all())
                 timers, skipped = _claim(core, session, candidates)
                 busy = busy or skipped
                 for timer in timers:
@@ -65,8 +74,9 @@ def fire_due(core: Core, now: datetime) -> int:
             log.warning("a batch of %s timers failed; firing them one by one", len(candidates), exc_info=True)
             count = _fire_one_by_one(core, candidates)
         fired += count
-        if len(candidates) < BATCH or count == 0:
-            break
+        batches += 1
+        if len(candidates) < BATCH or count == 0 or batches >= BATCHES_PER_PASS:
+            break  # (a full pass hands over to the outbox; the wake-up below comes back at once)
     following = next_due(core)
     if busy and following is not None:
         following = max(following, utcnow() + BUSY_RETRY)
@@ -185,16 +195,19 @@ def _act(core: Core, session, timer: Timer) -> None:
         text = core.render.text("slack/reminder.txt.j2", ref=ref(incident.id), step=step, users=users,
                                 label=core.role_label(role), due=timer.due_at, spec=timer.spec)
         what = f"Reminded {core.role_label(role)} about “{title}”"
+        legal = str(timer.spec.get("basis") or "").lower().startswith("law")
+        priority = URGENT if legal else NORMAL  # a legal clock's reminder goes first
         if not incident.archived and incident.status != "closed":
             # In the channel (one that Slack has not created yet is waited for: outbox.to_incident_channel).
             to_incident_channel(session, incident, text, event={
                 "kind": "reminder_sent", "text": what,
-                "data": {"timer": timer.id, "users": users, "step": timer.step_id}})
+                "data": {"timer": timer.id, "users": users, "step": timer.step_id}}, priority=priority)
         else:  # the channel is archived (a legal clock outliving the incident): tell them directly
             for user in users:
                 enqueue(session, "post", {"channel": user, "text": text, "event": {
                     "kind": "reminder_sent", "text": what + " by direct message",
-                    "data": {"timer": timer.id, "users": [user], "step": timer.step_id}}}, incident_id=incident.id)
+                    "data": {"timer": timer.id, "users": [user], "step": timer.step_id}}}, incident_id=incident.id,
+                    priority=priority)
         if _first_of_step(session, timer):
             request_refresh(session, incident)
     elif timer.kind == "page" and incident.status == "closed":

@@ -14,6 +14,15 @@ from ..db.models import Task
 from ..timeline.store import lock_incident
 from .now import utcnow
 
+# Claim order of the outbox (lowest first, then the oldest due). Slack's limits make the queue
+# wait under a burst: a page or a legal clock's reminder must not wait behind checklist redraws.
+URGENT, NORMAL, BACKGROUND = 0, 1, 2
+PRIORITY = {
+    "page_notify": URGENT, "page_post": URGENT,
+    "refresh_checklist": BACKGROUND, "topic": BACKGROUND, "bookmarks": BACKGROUND, "publish_home": BACKGROUND,
+    "upload_timeline": BACKGROUND, "close_channel": BACKGROUND,
+}
+
 
 def enqueue(
     session: Session,
@@ -23,11 +32,14 @@ def enqueue(
     incident_id: int | None = None,
     not_before: datetime | None = None,
     dedup_key: str | None = None,
+    priority: int | None = None,
 ) -> bool:
-    """Add a task; False when a task still pending under the same dedup_key absorbed it."""
+    """Add a task; False when a task still pending under the same dedup_key absorbed it.
+    `priority`: see PRIORITY (by default the kind's)."""
     now = utcnow()
     values = {
         "kind": kind,
+        "priority": PRIORITY.get(kind, NORMAL) if priority is None else priority,
         "payload": payload or {},
         "incident_id": incident_id,
         "not_before": not_before or now,
@@ -58,12 +70,15 @@ def pending_count(session: Session) -> int:
     return len(session.scalars(select(Task.id).where(Task.state.in_(("pending", "running")))).all())
 
 
-def to_incident_channel(session: Session, incident, text: str, *, event: dict[str, Any] | None = None) -> None:
+def to_incident_channel(session: Session, incident, text: str, *, event: dict[str, Any] | None = None,
+                        priority: int = NORMAL) -> None:
     """A message for the incident's channel. When the channel does not exist yet (Slack slow at
     declaration), the task waits for it instead of being dropped; if the channel cannot be made
     at all, it goes to where the incident was declared (see tasks.channel_post_task)."""
     payload: dict[str, Any] = {"text": text, **({"event": event} if event else {})}
     if incident.channel_id:
-        enqueue(session, "post", {"channel": incident.channel_id, **payload}, incident_id=incident.id)
+        enqueue(session, "post", {"channel": incident.channel_id, **payload}, incident_id=incident.id,
+                priority=priority)
     else:
-        enqueue(session, "channel_post", {"incident": incident.id, **payload}, incident_id=incident.id)
+        enqueue(session, "channel_post", {"incident": incident.id, **payload}, incident_id=incident.id,
+                priority=priority)

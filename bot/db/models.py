@@ -6,7 +6,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .types import UTCDateTime
@@ -153,11 +162,15 @@ class Task(Base):
     over by another worker when its lease runs out (the worker died)."""
 
     __tablename__ = "tasks"
-    __table_args__ = (Index("ix_tasks_due", "state", "not_before"),)
+    __table_args__ = (Index("ix_tasks_due", "state", "not_before"),
+                      Index("ix_tasks_claim", "state", "priority", "not_before"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
+    # 0 pages and legal clocks, 1 other messages and channel set-up, 2 checklist redraws, topics,
+    # exports: claimed in that order (see clocks/outbox.py).
+    priority: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Unique while pending: folds repeated requests (ten clicks → one checklist refresh).
     dedup_key: Mapped[str | None] = mapped_column(String(128), unique=True)

@@ -18,7 +18,7 @@ from bot.errors import SlackError
 from ..clocks.arming import add_timer, cancel_timers
 from ..clocks.dispatcher import GiveUp, Retry
 from ..clocks.now import utcnow
-from ..clocks.outbox import enqueue, to_incident_channel
+from ..clocks.outbox import URGENT, enqueue, to_incident_channel
 from ..core import Core
 from ..db.models import Incident, Page, Task, Timer
 from ..durations import format_duration
@@ -97,7 +97,8 @@ def _notify_level(core: Core, session, incident: Incident, page: Page, number: i
                 enqueue(session, "page_post", {"page": page.id, "level": number}, incident_id=incident.id)
             else:  # no channel yet: a plain post, sent once the channel is there
                 session.flush()
-                to_incident_channel(session, incident, messages.render_channel_post(core, session, page, number))
+                to_incident_channel(session, incident, messages.render_channel_post(core, session, page, number),
+                                    priority=URGENT)
         else:
             enqueue(session, "page_notify", {"page": page.id, "level": number, "backend": backend, "users": users},
                     incident_id=incident.id)

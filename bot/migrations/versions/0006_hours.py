@@ -11,7 +11,7 @@ Create Date: 2026-11-30 10:45:00
 from alembic import op
 
 revision = '0006_hours'
-down_revision = '0004_pages'
+down_revision = '0005_scale'
 branch_labels = None
 depends_on = None
 
