@@ -23,8 +23,8 @@ from sqlalchemy import or_, select, update
 
 from ..db.engine import Database
 from ..db.models import Task
-from ..metrics import NO_METRICS, OUTBOX_LAG
 from ..errors import RateLimited
+from ..metrics import NO_METRICS, OUTBOX_LAG
 from .now import utcnow
 
 log = logging.getLogger(__name__)
