@@ -5,6 +5,7 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import freezegun
 import pytest
 
 # The web app (and the API's pydantic models) are imported lazily by create_bot. Import them now,
@@ -14,6 +15,9 @@ import runtime.web  # noqa: E402, F401
 from tests.support import DEMO_CONFIG, RunningBot, postgres_reachable, postgres_schema
 
 _PG: bool | None = None
+
+# pytest's own clock must not be frozen with the bot's: --durations would report decades.
+freezegun.configure(extend_ignore_list=["_pytest.timing"])
 
 
 def pytest_configure(config) -> None:

@@ -1,6 +1,5 @@
 """The pinned checklist stays within Slack's 50 blocks however long the playbook (long ones fold
-their done and waiting steps), every step id stays visible, and migration 0004_pages goes up
-and down on both databases."""
+their done and waiting steps), and every step id stays visible."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import inspect
 
 from bot.incidents.checklist import MAX_BLOCKS, render_checklist
 from bot.incidents.views import ClockLine, IncidentView, StepLine
@@ -54,24 +52,3 @@ def test_the_checklist_fits_in_50_blocks_and_shows_every_step_id(done, active, w
     if done + active + waiting <= 10:  # a short playbook: one section per step, buttons for active steps
         assert sum(1 for b in blocks if str(b.get("block_id", "")).startswith("act:")) == active
     assert "Report ID: `123`" in shown and "`Classification`" not in shown or done == 0 or done > 15
-
-
-@pytest.mark.parametrize("db_url", ["sqlite", "postgres"], indirect=True)
-def test_migration_0004_goes_down_and_up(db_url):
-    from alembic import command
-
-    from bot.db.engine import Database
-    from bot.db.migrate import alembic_config, current, head
-
-    database = Database(db_url)
-    try:
-        database.upgrade()
-        assert current(database.engine) == head()
-        assert "page_messages" in inspect(database.engine).get_table_names()
-        command.downgrade(alembic_config(database.engine), "0002")
-        assert "page_messages" not in inspect(database.engine).get_table_names()
-        assert "levels" not in {c["name"] for c in inspect(database.engine).get_columns("pages")}
-        database.upgrade()
-        assert "levels" in {c["name"] for c in inspect(database.engine).get_columns("pages")}
-    finally:
-        database.dispose()

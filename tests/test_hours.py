@@ -123,30 +123,6 @@ def test_role_totals_never_name_a_person():
     assert not any(user in repr(rows) for user in (SPEC, LEAD, LEGAL))
 
 
-def test_the_hours_migration_adds_and_removes_its_index(db_url):
-    """Migration 0006_hours (an index on the timeline's actor and time), up and down, on SQLite
-    and PostgreSQL."""
-    from alembic import command
-    from sqlalchemy import inspect
-
-    from bot.db.migrate import alembic_config, current
-
-    db = Database(db_url)
-    try:
-        db.upgrade()
-
-        def indexes() -> set[str]:
-            return {i["name"] for i in inspect(db.engine).get_indexes("timeline_events")}
-
-        assert "ix_timeline_actor_at" in indexes()
-        command.downgrade(alembic_config(db.engine), "0002")
-        assert current(db.engine) == "0002" and "ix_timeline_actor_at" not in indexes()
-        db.upgrade()
-        assert "ix_timeline_actor_at" in indexes()
-    finally:
-        db.dispose()
-
-
 @settings(max_examples=60, deadline=None)
 @given(start=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31)),
        length=st.integers(min_value=0, max_value=3 * 24 * 60),

@@ -98,27 +98,6 @@ def test_an_idempotency_key_replays_for_24_hours(core):
         assert idempotency.purge(core.db) == 1  # other-token's unanswered key from a day ago
 
 
-def test_migration_0003_goes_down_and_up_again(db_url):
-    from alembic import command
-    from sqlalchemy import inspect
-
-    from bot.db.engine import Database
-    from bot.db.migrate import alembic_config, current, head
-
-    database = Database(db_url)
-    try:
-        database.upgrade()
-        assert current(database.engine) == head()
-        command.downgrade(alembic_config(database.engine), "0002")
-        tables = set(inspect(database.engine).get_table_names())
-        assert not tables & {"api_tokens", "api_idempotency", "evidence", "evidence_hashes"}
-        assert "external_id" not in {c["name"] for c in inspect(database.engine).get_columns("incidents")}
-        database.upgrade()
-        assert current(database.engine) == head()
-    finally:
-        database.dispose()
-
-
 def test_sightings_are_told_at_most_once_a_minute(core):
     from bot.db.models import Task
 

@@ -1,5 +1,5 @@
-"""Scale: the outbox priority migration on both databases, and replicas that share the firing
-of timers on PostgreSQL (each timer once, both replicas fire some)."""
+"""Scale: replicas that share the firing of timers on PostgreSQL (each timer once, both replicas
+fire some). The priority migration is walked in tests/test_migrations.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 
 from bot.clocks import firing
 from bot.clocks.arming import add_timer
@@ -21,24 +21,6 @@ from tests.clocks_support import side_core, timer_counts
 from tests.support import DEMO_CONFIG
 
 LEAD = "U0LEAD001"
-
-
-def test_migration_0005_adds_the_priority_and_goes_back(db_url):
-    from alembic import command
-
-    from bot.db.migrate import alembic_config
-
-    database = Database(db_url)
-    try:
-        database.upgrade()
-        columns = {c["name"]: c for c in inspect(database.engine).get_columns("tasks")}
-        assert "priority" in columns and not columns["priority"]["nullable"]
-        command.downgrade(alembic_config(database.engine), "0002")
-        assert "priority" not in {c["name"] for c in inspect(database.engine).get_columns("tasks")}
-        database.upgrade()
-        assert "priority" in {c["name"] for c in inspect(database.engine).get_columns("tasks")}
-    finally:
-        database.dispose()
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
