@@ -303,7 +303,7 @@ def test_a_pipeline_of_1000_matches_over_50_hashes(api):
         # On a slow machine the pipeline may outlast a minute: then a second summary is right,
         # but never two within a minute.
         stamps = sorted(float(m.ts) for m in posted)
-        assert all(later - earlier >= 59 for earlier, later in zip(stamps, stamps[1:])), stamps
+        assert all(later - earlier >= 59 for earlier, later in zip(stamps, stamps[1:], strict=False)), stamps
 
 
 @pytest.mark.parametrize("api", ["sqlite"], indirect=True)  # the document and its fuzzing: one database
