@@ -6,6 +6,8 @@ write), and what each scope may not do."""
 from __future__ import annotations
 
 import base64
+import json
+import logging
 import os
 import shutil
 
@@ -15,7 +17,10 @@ from sqlalchemy import func, select
 
 from bot import tokens
 from bot.db.models import Evidence, Incident, TimelineEvent
+from sandbox import payloads
 from tests.conftest import make_bot
+from tests.policy_support import LEAD, OUTSIDER, checklist, declare
+from tests.support import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -144,3 +149,71 @@ def test_odd_bodies_are_answered_never_a_500_and_write_nothing(api, raw):
             assert set(answer.json()) >= {"error", "message"}, (path, answer.text)
     if _written(api) != before:
         assert raw in (b'{"text": "\\u202eevil\\u200b<!channel>"}', b'{"text": "ok", "text": "dup"}')
+
+
+# -- forged Slack payloads for the new buttons ----------------------------------------------------
+
+def _payload(running, user: str, channel, action: dict, *, home: bool = False) -> dict:
+    ws = running.ws
+    with ws.lock:
+        message = checklist(running, channel)
+        base = payloads.block_actions_for_message(
+            ws, user=user, channel=channel, message=message, block={"block_id": "x"},
+            element={"type": "button", "action_id": "x", "value": "x"}, value=None,
+            trigger_id=ws.mint_trigger(user),
+            # (no message to replace: the real buttons of the repeat question are on an ephemeral one)
+            response_url=ws.mint_response_url(running.sandbox.base_url, channel=channel.id, user=user,
+                                              kind="block_actions"))
+    base["actions"] = [{"block_id": "x", "action_ts": "1.1", "type": "button", **action}]
+    if home:  # a click on the Home tab: a view, no channel, no response_url
+        for key in ("channel", "message", "response_url"):
+            base.pop(key, None)
+        base["container"] = {"type": "view", "view_id": "V0HOME"}
+        base["view"] = {"id": "V0HOME", "type": "home", "callback_id": "home", "blocks": []}
+    return base
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_forged_payloads_of_the_new_buttons_are_answered_in_words(running, caplog):
+    channel = declare(running, 1)
+    join = {"playbook": "csam-report", "summary": "Hash match on upload 8812", "severity": None, "channel": None}
+    forged = [  # (who, action, home?)
+        (OUTSIDER, {"action_id": "incident_menu", "selected_option": {"value": "1:update"}}, False),
+        (LEAD, {"action_id": "incident_menu", "selected_option": {"value": "1:nuke"}}, False),
+        (LEAD, {"action_id": "incident_menu", "selected_option": "1:update"}, False),
+        (LEAD, {"action_id": "incident_menu", "selected_option": {"value": ["1:update"]}}, False),
+        (LEAD, {"action_id": "incident_menu"}, False),
+        (LEAD, {"action_id": "incident_update", "value": "99:update"}, False),
+        (OUTSIDER, {"action_id": "incident_update", "value": "1:update"}, False),
+        (LEAD, {"action_id": "incident_update", "value": {"n": 1}}, False),
+        (LEAD, {"action_id": "home_declare", "value": "declare"}, True),
+        (OUTSIDER, {"action_id": "repeat_join", "value": json.dumps({**join, "incident": 1})}, False),
+        (OUTSIDER, {"action_id": "repeat_join", "value": json.dumps({**join, "incident": True})}, False),
+        (OUTSIDER, {"action_id": "repeat_join", "value": json.dumps({**join, "incident": 10**12})}, False),
+        (OUTSIDER, {"action_id": "repeat_join", "value": json.dumps({**join, "incident": 1, "summary": ["x"]})}, False),
+        (OUTSIDER, {"action_id": "repeat_join", "value": json.dumps({**join, "incident": 1, "playbook": "grooming"})},
+         False),
+        (OUTSIDER, {"action_id": "repeat_join", "value": "{not json"}, False),
+        (OUTSIDER, {"action_id": "repeat_declare", "value": json.dumps({**join, "playbook": "nope"})}, False),
+        (OUTSIDER, {"action_id": "page_ack", "value": "1"}, True),
+        (OUTSIDER, {"action_id": "page_ack", "value": "99999999999999"}, True),
+    ]
+    before = len(running.timeline(1))
+    for user, action, home in forged:
+        seen = len(running.ws.ephemeral(channel.id, user))
+        result = running.driver.send_interaction(_payload(running, user, channel, action, home=home))
+        assert result.status is not None and result.status < 500, (action, result)
+        if not home:
+            told = wait_for(lambda u=user, s=seen: running.ws.ephemeral(channel.id, u)[s:], what=f"an answer to {action}")
+            text = told[0].text
+            assert "E-" not in text and "went wrong" not in text, (action, text)
+            assert LEAD not in text and "8812" not in text, (action, text)  # nothing of INC-1 to an outsider
+    running.settle()
+    kinds = [e["kind"] for e in running.timeline(1)[before:]]
+    assert set(kinds) <= {"repeat_reported"}, kinds
+    assert not unexpected_errors(caplog)
+
+
+def unexpected_errors(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.levelno >= logging.ERROR and ("unexpected" in r.getMessage() or r.exc_info)]
