@@ -217,3 +217,16 @@ def test_forged_payloads_of_the_new_buttons_are_answered_in_words(running, caplo
 def unexpected_errors(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records
             if r.levelno >= logging.ERROR and ("unexpected" in r.getMessage() or r.exc_info)]
+
+
+def test_odd_queries_and_headers_are_answered_never_a_500(api):
+    for query in ("limit=1e9", "limit=-1", "offset=99999999999999999999", "status=open&status=closed",
+                  "playbook=%00", "playbook=%ED%A0%80", "external_id=" + "x" * 5000, "limit=", "status=%F0%9F%92%A3",
+                  "playbook=data:image/png;base64,AAAA"):
+        answer = api("GET", "/incidents?" + query)
+        assert answer.status_code < 500 and answer.status_code in (200, 422), (query, answer.text)
+    for path in ("/incidents/0", "/incidents/-1", f"/incidents/{2**63}", "/incidents/1%00", "/incidents/1/timeline/x"):
+        assert api("GET", path).status_code == 404, path
+    for header in ("Bearer", "Bearer " + "x" * 10_000, "Basic dXNlcjpwYXNz", "bearer sgt_", "Bearer a b"):
+        answer = httpx.get(str(api.bot.server.url) + "/api/v1/incidents", headers={"Authorization": header})
+        assert answer.status_code == 401, (header[:20], answer.text)
