@@ -79,3 +79,30 @@ def test_joining_a_restricted_repeat_tells_an_outsider_no_lead(core):
                           summary="again CASE-4410")
     assert outcome.kind == "repeat_reported"
     assert not outcome.details.get("lead"), outcome.details
+
+
+def test_the_home_tab_shows_a_restricted_incident_to_a_hand_added_member_as_a_number(core):
+    from sqlalchemy import update
+
+    from bot.db.models import Incident
+    from bot.home import home_view, render_home
+    from bot.incidents.people import joined
+    from bot.wellbeing import log_exposure
+
+    csam = declare(core, playbook_id="csam-report", summary=SUMMARY, actor=LEAD, channel_id=GENERAL)
+    le = declare(core, playbook_id="le-emergency-request", summary="Police " + HOSTILE, actor=LEAD,
+                 channel_id=GENERAL)
+    with core.db.tx() as session:
+        for number in (csam.number, le.number):
+            session.execute(update(Incident).where(Incident.id == number).values(channel_id=f"C0INC000{number}"))
+    joined(core, f"C0INC000{csam.number}", OUTSIDER, LEAD)  # added by hand: no role, so not let in
+    joined(core, f"C0INC000{le.number}", OUTSIDER, LEAD)
+    log_exposure(core, SPEC, SPEC, "40m", kind="image", incident_id=csam.number)
+    for user in (OUTSIDER, LEAD):
+        shown = json.dumps(render_home(core, home_view(core, user)), ensure_ascii=False)
+        assert "8812" not in shown or user == LEAD, shown
+        assert f"C0INC000{csam.number}" not in shown or user == LEAD
+        assert "<!channel>" not in shown and "<https://evil" not in shown, shown
+        assert "40m" not in shown and "40 min" not in shown  # the specialist's viewing is theirs alone
+    mine = json.dumps(render_home(core, home_view(core, SPEC)), ensure_ascii=False)
+    assert "40" in mine and "only you see this" in mine
