@@ -125,6 +125,8 @@ def test_scopes_hold_for_every_route_a_token_might_try(api):
     assert confirm.status_code == 403
     skip = api("POST", f"/incidents/{n}/steps/confirm", "upd", json={"action": "skip", "reason": "no"})
     assert skip.status_code == 403
+    legal = api("POST", f"/incidents/{n}/steps/ncmec-report", "upd", json={"action": "skip", "reason": "no"})
+    assert legal.status_code == 403 and "legal clock" in legal.json()["message"]
     for path in (f"/incidents/{n}/close", f"/incidents/{n}/assign", f"/incidents/{n}/severity", f"/incidents/{n}"):
         answer = api("POST", path, json={"role": "incident_lead", "user": "U0OUTSID1"})
         assert answer.status_code in (404, 405) and answer.json()["error"] in ("not_found", "method_not_allowed")

@@ -10,6 +10,7 @@ import shutil
 import pytest
 from sqlalchemy import select
 
+from bot import tokens
 from bot.db.models import Task
 from bot.incidents.declare import declare
 from bot.incidents.repeats import find_repeat, join_repeat
@@ -106,3 +107,17 @@ def test_the_home_tab_shows_a_restricted_incident_to_a_hand_added_member_as_a_nu
         assert "40m" not in shown and "40 min" not in shown  # the specialist's viewing is theirs alone
     mine = json.dumps(render_home(core, home_view(core, SPEC)), ensure_ascii=False)
     assert "40" in mine and "only you see this" in mine
+
+
+def test_a_token_cannot_skip_a_step_that_carries_a_legal_clock(core):
+    from bot.errors import Forbidden
+    from bot.incidents import steps
+
+    tokens.create(core.db, "case-tool", ["update"])
+    n = declare(core, playbook_id="csam-report", summary=SUMMARY, actor=LEAD, channel_id=GENERAL).number
+    steps.complete(core, n, "confirm", SPEC, {"case_id": "CASE-1", "category": "A1", "human_viewed": "all"})
+    # The CyberTipline report (18 U.S.C. 2258A): skipping it would stop its legal clocks unseen.
+    with pytest.raises(Forbidden, match="person"):
+        steps.skip(core, n, "ncmec-report", "api:case-tool", "not needed")
+    assert steps.skip(core, n, "hash-share", "api:case-tool", "no new hashes").kind
+    steps.skip(core, n, "ncmec-report", LEAD, "filed by the partner platform, report 99")  # a person still may
