@@ -197,6 +197,8 @@ def test_forged_payloads_of_the_new_buttons_are_answered_in_words(running, caplo
          False),
         (OUTSIDER, {"action_id": "repeat_join", "value": "{not json"}, False),
         (OUTSIDER, {"action_id": "repeat_declare", "value": json.dumps({**join, "playbook": "nope"})}, False),
+        (LEAD, {"action_id": "page_ack", "value": "all"}, False),
+        (LEAD, {"action_id": "page_ack"}, False),
         (OUTSIDER, {"action_id": "page_ack", "value": "1"}, True),
         (OUTSIDER, {"action_id": "page_ack", "value": "99999999999999"}, True),
     ]
@@ -210,6 +212,8 @@ def test_forged_payloads_of_the_new_buttons_are_answered_in_words(running, caplo
             text = told[0].text
             assert "E-" not in text and "went wrong" not in text, (action, text)
             assert LEAD not in text and "8812" not in text, (action, text)  # nothing of INC-1 to an outsider
+            if action["action_id"] == "page_ack":  # a garbled page id is not `/incident ack` (every page)
+                assert "out of date" in text, text
     running.settle()
     kinds = [e["kind"] for e in running.timeline(1)[before:]]
     assert set(kinds) <= {"repeat_reported"}, kinds
