@@ -80,7 +80,10 @@ def register(app: App, core: Core) -> list[str]:
     def page_ack(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
         ack()
         value = str(body["actions"][0].get("value") or "")
-        page_id = int(value) if value.isascii() and value.isdigit() and len(value) <= 9 else None
+        if not (value.isascii() and value.isdigit() and len(value) <= 9):
+            # (never None: acknowledge(page_id=None) is `/incident ack`, every page of theirs at once)
+            raise InvalidInput("That button is out of date: acknowledge with `/incident ack`.")
+        page_id = int(value)
         outcome = pages.acknowledge(core, context["actor"], page_id=page_id)
         container = body.get("container") if isinstance(body.get("container"), dict) else {}
         if body.get("response_url") or container.get("type") != "view":

@@ -102,7 +102,8 @@ def find_repeat(core: Core, playbook_id: str, summary: str, actor: str) -> Repea
 def join_repeat(core: Core, *, incident_id: int, actor: str, playbook_id: str, summary: str) -> Outcome:
     """Join an open incident instead of declaring it again. Whoever may declare the playbook may
     join, except that a restricted incident's channel takes only the holders of its roles and the
-    leads (as a declaration would): anyone else's report is recorded and they are told its lead."""
+    leads (as a declaration would): anyone else's report is recorded, and they are told no more
+    than the question told them (not its lead: who works a restricted case is for its members)."""
     summary = " ".join((summary or "").split())[:500]
     with core.db.tx() as session:
         lock_incident(session, incident_id)
@@ -118,13 +119,11 @@ def join_repeat(core: Core, *, incident_id: int, actor: str, playbook_id: str, s
         may_join = not playbook.restricted or core.is_lead(actor) or holds_playbook_role(core, playbook, actor)
         participant = session.scalars(select(Participant).where(
             Participant.incident_id == incident_id, Participant.user_id == actor)).first()
-        lead = session.scalars(select(RoleAssignment.user_id).where(
-            RoleAssignment.incident_id == incident_id, RoleAssignment.role == "incident_lead")).first()
         data = {"user": actor, "summary": summary, "joined": may_join}
         if not may_join:
             append(session, incident_id, "repeat_reported",
                    f"<@{actor}> reported the same again: {summary}", actor=actor, data=data)
-            return Outcome("repeat_reported", incident_id, {"lead": lead})
+            return Outcome("repeat_reported", incident_id, {})
         if participant is not None and participant.left_at is None:
             append(session, incident_id, "repeat_reported",
                    f"<@{actor}> reported the same again: {summary}", actor=actor, data=data)

@@ -14,13 +14,14 @@ from ..clocks.arming import arm_clock, arm_step, cancel_timers
 from ..clocks.now import utcnow
 from ..core import Core
 from ..db.models import Incident, StepState
-from ..errors import InvalidInput, NotFound
+from ..errors import Forbidden, InvalidInput, NotFound
 from ..field_types import FIELD_TYPES
 from ..outcomes import Outcome
 from ..paging.service import withdraw_pages
 from ..policy import authorize, mutation
 from ..suggest import no_such
 from ..timeline.store import append, lock_incident
+from ..tokens import is_api_actor
 from . import ref
 from .checklist import request_refresh
 
@@ -199,7 +200,12 @@ def complete(core: Core, incident_id: int, step_id: str, actor: str, values: dic
 def skip(core: Core, incident_id: int, step_id: str, actor: str, reason: str) -> Outcome:
     if not step_id:
         raise InvalidInput("Usage: `/incident skip STEP REASON…`.")
-    step_definition(core, incident_id, step_id)
+    step = step_definition(core, incident_id, step_id)
+    # Skipping stops the step's clocks: a legal one (the CyberTipline report) is for a person to
+    # stop, accountable in Slack, never a case tool's token (a bug there would stop it unseen).
+    if is_api_actor(actor) and any(t.basis.lower().startswith("law") for t in step.timers):
+        raise Forbidden(f"“{step.title}” has a legal clock: only a person in Slack can skip it; an API token "
+                        "cannot. Nothing was changed.")
     reason = " ".join((reason or "").split())
     if not reason:
         raise InvalidInput(f"Say why: `/incident skip {step_id} REASON…`.", {"reason": "A reason is required."})
