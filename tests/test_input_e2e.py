@@ -99,13 +99,14 @@ def test_input_is_forgiving_and_declarations_are_linked_and_deduplicated(running
     assert "not added" in told.text and COMMS not in ws.channel(channel.id).members
     assert "repeat_reported" in running.kinds(1)
 
-    # a repeat by a shared reference, by someone who may join: Join adds them to the channel
-    assert driver.command(LEAD, "declare viral-spread Reuploads of CASE-990 spreading").ok
+    # a repeat by a shared link (the same material; a guessable id like CASE-990 would not do for a
+    # private channel), by someone who may join: Join adds them to the channel
+    assert driver.command(LEAD, "declare viral-spread Reuploads of https://cases.example/990 spreading").ok
     viral = running.provisioned(2)
     running.settle()
-    question = driver.command(EVA, "declare viral-spread New wave, see case-990").message
-    assert "same reference `case-990`" in question.text and "Join INC-2" in json.dumps(question.blocks)
-    assert "Reuploads of CASE-990" not in question.text  # a private channel Eva is not in: nothing of it
+    question = driver.command(EVA, "declare viral-spread New wave, see http://cases.example/990/").message
+    assert "same reference `cases.example/990`" in question.text and "Join INC-2" in json.dumps(question.blocks)
+    assert "Reuploads of" not in question.text  # a private channel Eva is not in: nothing of it
     assert driver.click(EVA, OPS, question.ts, "repeat_join").ok
     wait_for(lambda: EVA in ws.channel(viral.id).members, what="Eva to be invited")
     assert f"<#{viral.id}>" in ws.message(OPS, question.ts).text
@@ -115,7 +116,7 @@ def test_input_is_forgiving_and_declarations_are_linked_and_deduplicated(running
     assert driver.command(SPEC, "declare").ok
     form = wait_for(lambda: ws.open_views(SPEC) and ws.open_views(SPEC)[-1], what="the declare form")
     submitted = driver.submit_view(SPEC, form.id, {"playbook": {"value": "viral-spread"},
-                                                   "summary": {"value": "More of case-990"}})
+                                                   "summary": {"value": "More of cases.example/990 (https://cases.example/990)"}})
     assert submitted.ok and not submitted.errors
     asked = wait_for(lambda: [m for m in ws.ephemeral(OPS, SPEC) if "This looks like *INC-2*" in (m.text or "")],
                      what="the form's question")
@@ -131,11 +132,11 @@ def test_input_is_forgiving_and_declarations_are_linked_and_deduplicated(running
     assert len(running.timeline(2)) == before and PIA not in ws.channel(viral.id).members
 
     # … and "Declare a new one anyway" declares exactly what was given
-    question = driver.command(LEGAL, "declare viral-spread reuploads of case-990 SPREADING").message
+    question = driver.command(LEGAL, "declare viral-spread reuploads of https://cases.example/990 SPREADING").message
     assert "the same summary" in question.text or "same reference" in question.text
     assert driver.click(LEGAL, OPS, question.ts, "repeat_declare").ok
     running.provisioned(3)
-    assert running.timeline(3)[0]["data"]["summary"] == "reuploads of case-990 SPREADING"
+    assert running.timeline(3)[0]["data"]["summary"] == "reuploads of https://cases.example/990 SPREADING"
 
     # a typed @name is a mention, as Slack's client sends it (`<@U…|cole>`)
     text = said(driver.command(LEAD, "assign comms @Pia", channel=viral.id))

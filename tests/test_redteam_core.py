@@ -121,3 +121,25 @@ def test_a_token_cannot_skip_a_step_that_carries_a_legal_clock(core):
         steps.skip(core, n, "ncmec-report", "api:case-tool", "not needed")
     assert steps.skip(core, n, "hash-share", "api:case-tool", "no new hashes").kind
     steps.skip(core, n, "ncmec-report", LEAD, "filed by the partner platform, report 99")  # a person still may
+
+
+def test_a_guessable_id_does_not_open_a_private_incident_but_a_hash_does(core):
+    """Trying CASE-100, CASE-101 … must not let anyone who may declare into a private channel;
+    the same hash (the same material) or the same summary still joins."""
+    from bot.db.models import Participant
+
+    digest = "a" * 64
+    declared = declare(core, playbook_id="imminent-harm", summary=f"Threat in chat CASE-100 {digest}",
+                       actor=LEAD, channel_id=GENERAL)
+
+    def member(user: str) -> bool:
+        with core.db.read() as session:
+            return session.scalars(select(Participant).where(Participant.incident_id == declared.number,
+                                                             Participant.user_id == user)).first() is not None
+
+    guessed = join_repeat(core, incident_id=declared.number, actor=OUTSIDER, playbook_id="imminent-harm",
+                          summary="something about CASE-100")
+    assert guessed.kind == "repeat_reported" and not member(OUTSIDER)
+    held = join_repeat(core, incident_id=declared.number, actor=OUTSIDER, playbook_id="imminent-harm",
+                       summary=f"same image {digest.upper()}")
+    assert held.kind == "repeat_joined" and member(OUTSIDER)

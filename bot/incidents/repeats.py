@@ -51,6 +51,16 @@ def references(summary: str) -> set[str]:
 _SAME = "same summary"
 
 
+_GUESSABLE = re.compile(r"[a-z][a-z0-9]*-\d+")
+
+
+def vouches_for_access(why: str) -> bool:
+    """Whether a repeat shows the person holds the same material: the same summary, a hash or a
+    link. A short id (`CASE-100`) does not: it can be guessed by trying, and must not open a
+    private channel to whoever tries."""
+    return why == _SAME or not _GUESSABLE.fullmatch(why)
+
+
 def repeated_by(existing: str, summary: str) -> str | None:
     """Why `summary` repeats an incident summarised `existing`: the shared reference, or
     "same summary"; None when it does not."""
@@ -102,7 +112,8 @@ def find_repeat(core: Core, playbook_id: str, summary: str, actor: str) -> Repea
 def join_repeat(core: Core, *, incident_id: int, actor: str, playbook_id: str, summary: str) -> Outcome:
     """Join an open incident instead of declaring it again. Whoever may declare the playbook may
     join, except that a restricted incident's channel takes only the holders of its roles and the
-    leads (as a declaration would): anyone else's report is recorded, and they are told no more
+    leads (as a declaration would), and a private one takes others only when the repeat is the
+    same summary, a hash or a link (not a guessable id like CASE-100): anyone else's report is recorded, and they are told no more
     than the question told them (not its lead: who works a restricted case is for its members)."""
     summary = " ".join((summary or "").split())[:500]
     with core.db.tx() as session:
@@ -112,11 +123,15 @@ def join_repeat(core: Core, *, incident_id: int, actor: str, playbook_id: str, s
             raise NotFound(f"There is no open {playbook_id} incident {ref(incident_id)}.")
         if incident.status == "closed":
             raise InvalidInput(f"{ref(incident_id)} was closed meanwhile: declare a new one if this is still going on.")
-        if repeated_by(incident.title or "", summary) is None:  # a forged or stale button
+        why = repeated_by(incident.title or "", summary)
+        if why is None:  # a forged or stale button
             raise Forbidden(f"Only someone declaring {ref(incident_id)} again can join it this way. Nothing was "
                             "changed; ask its lead to add you.")
         playbook = core.playbook(incident.playbook_id)
-        may_join = not playbook.restricted or core.is_lead(actor) or holds_playbook_role(core, playbook, actor)
+        insider = core.is_lead(actor) or holds_playbook_role(core, playbook, actor)
+        # A restricted channel takes only its roles' holders and the leads; a private one takes
+        # someone else only on evidence that they hold the same material (not a guessable id).
+        may_join = insider or not (playbook.restricted or (incident.private and not vouches_for_access(why)))
         participant = session.scalars(select(Participant).where(
             Participant.incident_id == incident_id, Participant.user_id == actor)).first()
         data = {"user": actor, "summary": summary, "joined": may_join}
