@@ -35,10 +35,25 @@ def postgres_schema() -> Iterator[str]:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     try:
         base = PG_DSN.replace("postgresql://", "postgresql+psycopg://", 1)
-        yield f"{base}?options=-csearch_path%3D{schema}"
+        yield f"{base}?options=-csearch_path%3D{schema}&application_name={schema}"
     finally:
+        _drop_schema(schema)
+
+
+def _drop_schema(schema: str) -> None:
+    """Drop a test's schema. A bot thread still finishing a query (a busy machine, a bot a test
+    left running) would deadlock with DROP … CASCADE: end its sessions first, and try again."""
+    for attempt in range(3):
         with psycopg.connect(PG_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE application_name = %s AND pid <> pg_backend_pid()", (schema,))
+            try:
+                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+                return
+            except (psycopg.errors.DeadlockDetected, psycopg.errors.LockNotAvailable):
+                if attempt == 2:
+                    raise
+                time.sleep(0.2)
 
 
 def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str = "") -> T:
