@@ -18,7 +18,7 @@ What counts (the README says the same for people):
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import groupby
 
 from sqlalchemy import DateTime, and_, case, func, select, type_coerce
@@ -270,7 +270,9 @@ def _holds(core: Core, session, playbook: str | None, as_of: datetime) -> list[H
     query = (select(StepState.incident_id, StepState.step_id, StepState.done_at, StepState.values,
                     Incident.playbook_id)
              .join(Incident, Incident.id == StepState.incident_id)
-             .where(StepState.state == "done", StepState.step_id.in_(sorted({s for _, s in steps}))))
+             .where(StepState.state == "done", StepState.step_id.in_(sorted({s for _, s in steps})),
+                    # no hold lasts beyond a year (and a leap day): older reports are not read
+                    StepState.done_at <= as_of, StepState.done_at > as_of - timedelta(days=367)))
     if playbook is not None:
         query = query.where(Incident.playbook_id == playbook)
     holds = []
