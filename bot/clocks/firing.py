@@ -1,13 +1,15 @@
-"""Firing due timers: claim the rows, act, all in one transaction.
+"""Firing due timers: claim a batch, act on it, commit, in one short transaction.
 
-A pass takes the due timers in batches, each batch the earliest due timers whose rows and
-incident rows no other transaction holds (`FOR UPDATE OF timers, incidents SKIP LOCKED` on
-PostgreSQL, so replicas fire different batches side by side, and a claim never waits, so it
-never deadlocks against people's commands, which take the incident lock first; SQLite's
-BEGIN IMMEDIATE already serialises writers).
-Under those locks nobody else can fire or cancel these timers, so the ones still pending are
-claimed (`state = 'fired'`) and acted on in the same transaction: of several processes that
-see the same due timer, exactly one fires it, and a crash before the commit leaves it pending.
+A pass fires the due timers in batches of BATCH, each a few statements however large: one
+UPDATE … RETURNING claims the earliest due pending timers whose rows and incident rows no other
+transaction holds (PostgreSQL: `FOR UPDATE OF timers, incidents SKIP LOCKED`, so replicas take
+disjoint batches side by side and a claim never waits, hence never deadlocks against people's
+commands, which take the incident lock first; SQLite's BEGIN IMMEDIATE already serialises
+writers); three queries read what acting needs for the whole batch, one the timeline heads
+of its incidents; the timeline events and tasks are inserted together (multi-row INSERTs at the
+commit) and the checklist refreshes in one INSERT … ON CONFLICT. Claim and effects commit
+together: of several processes that see the same due timer exactly one fires it, and a crash
+before the commit leaves it pending. No Slack call happens here (the outbox does them later).
 If acting on one timer fails, the batch is rolled back and fired one timer per transaction,
 so a bad timer is retried on its own (with backoff) and never holds up the others.
 """
@@ -17,16 +19,16 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from ..core import Core
 from ..db.models import Incident, RoleAssignment, Timer
 from ..incidents import ref
-from ..incidents.checklist import request_refresh
+from ..incidents.checklist import request_batched_refreshes, request_refresh
 from ..incidents.views import role_holders
 from ..metrics import TIMER_LATENESS
 from ..paging import service as pages
-from ..timeline.store import append
+from ..timeline.store import append, bulk_heads
 from .arming import arm_status_update
 from .now import utcnow
 from .outbox import NORMAL, URGENT, enqueue, to_incident_channel
@@ -46,65 +48,78 @@ def fire_due(core: Core, now: datetime) -> int:
     for gone in [tid for tid, (_, retry_at) in failing.items() if retry_at < now - FORGET_FAILURE]:
         del failing[gone]  # fired or cancelled elsewhere since; if not, it is simply tried again
     held = [tid for tid, (_, retry_at) in failing.items() if retry_at > now]
-    fired, busy, batches = 0, False, 0
+    fired, batches = 0, 0
     while True:
-        candidates: list[tuple[int, int]] = []
-        count = 0
+        claimed: list[tuple[int, int]] = []
         try:
             with core.db.tx() as session:
-                query = (select(Timer.id, Timer.incident_id).join(Incident, Incident.id == Timer.incident_id)
-                         .where(Timer.state == "pending", Timer.due_at <= now))
-                if held:
-                    query = query.where(Timer.id.not_in(held))
-                # SKIP LOCKED on the timers and their incidents (PostgreSQL): a replica takes the
-                # earliest due timers that no other replica (and no command) holds, instead of all
-                # replicas queueing for the same first rows. It never waits, so it never deadlocks.
-                candidates = list(session.execute(query.order_by(Timer.due_at).limit(BATCH)
-                                                  .with_for_update(skip_locked=True, of=(Timer, Incident))).all())
-                timers, skipped = _claim(core, session, candidates)
-                busy = busy or skipped
-                for timer in timers:
-                    _act(core, session, timer)
-            count = len(timers)
-            for timer in timers:
-                failing.pop(timer.id, None)
+                timers = _claim(core, session, now, held=held)
+                claimed = [(timer.id, timer.incident_id) for timer in timers]
+                _act_all(core, session, timers)
+            for timer_id, _ in claimed:
+                failing.pop(timer_id, None)
+            count = len(claimed)
         except Exception:
-            if not candidates:
+            if not claimed:
                 raise
-            log.warning("a batch of %s timers failed; firing them one by one", len(candidates), exc_info=True)
-            count = _fire_one_by_one(core, candidates)
+            log.warning("a batch of %s timers failed; firing them one by one", len(claimed), exc_info=True)
+            count = _fire_one_by_one(core, now, claimed)
         fired += count
         batches += 1
-        if len(candidates) < BATCH or count == 0 or batches >= BATCHES_PER_PASS:
+        if len(claimed) < BATCH or count == 0 or batches >= BATCHES_PER_PASS:
             break  # (a full pass hands over to the outbox; the wake-up below comes back at once)
     following = next_due(core)
-    if busy and following is not None:
-        following = max(following, utcnow() + BUSY_RETRY)
+    at = utcnow()
+    if following is not None and following <= at and (len(claimed) < BATCH or count == 0):
+        # Still due but not taken: another replica or a command holds them (or they wait for a
+        # retry): look again shortly instead of at once.
+        following = at + BUSY_RETRY
     core.wake(following)
     return fired
 
 
-def _claim(core: Core, session, candidates: list[tuple[int, int]]) -> tuple[list[Timer], bool]:
-    """Lock the candidates' incidents (skipping those another transaction holds) and claim their
-    timers that are still pending. Returns the claimed timers and whether any were skipped."""
-    if not candidates:
-        return [], False
-    wanted = sorted({incident_id for _, incident_id in candidates})
-    locked = set(session.scalars(select(Incident.id).where(Incident.id.in_(wanted)).order_by(Incident.id)
-                                 .with_for_update(skip_locked=True)))
-    ids = [timer_id for timer_id, incident_id in candidates if incident_id in locked]
-    if not ids:
-        return [], bool(candidates)
-    timers = list(session.scalars(select(Timer).where(Timer.id.in_(ids), Timer.state == "pending")
-                                  .order_by(Timer.due_at)))
-    _preload(session, locked)
+def _claim(core: Core, session, now: datetime, *, held=(), only: int | None = None) -> list[Timer]:
+    """Claim a batch in one statement: the earliest due pending timers whose rows and incident
+    rows no other transaction holds (PostgreSQL: `FOR UPDATE OF timers, incidents SKIP LOCKED`
+    in the sub-select, so replicas take disjoint batches and a claim never waits, hence never
+    deadlocks against people's commands; SQLite's BEGIN IMMEDIATE already serialises writers),
+    set to fired with RETURNING. The incidents stay locked until the batch commits."""
+    pick = (select(Timer.id).join(Incident, Incident.id == Timer.incident_id)
+            .where(Timer.state == "pending", Timer.due_at <= now))
+    if only is not None:
+        pick = pick.where(Timer.id == only)
+    elif held:
+        pick = pick.where(Timer.id.not_in(held))
+    pick = pick.order_by(Timer.due_at).limit(BATCH).with_for_update(skip_locked=True, of=(Timer, Incident))
     at = utcnow()
+    timers = sorted(session.scalars(
+        update(Timer).where(Timer.id.in_(pick)).values(state="fired", fired_at=at, fired_by=core.dispatcher.node)
+        .returning(Timer), execution_options={"synchronize_session": False}).all(),
+        key=lambda timer: (timer.due_at, timer.id))
+    session.info.setdefault("locked_incidents", set()).update(timer.incident_id for timer in timers)
     for timer in timers:
-        timer.state, timer.fired_at, timer.fired_by = "fired", at, core.dispatcher.node
         basis = str((timer.spec or {}).get("basis") or "").strip().lower()
         core.metrics.observe(TIMER_LATENESS, (at - timer.due_at).total_seconds(), kind=timer.kind,
                              clock="legal" if basis.startswith("law") else "internal" if basis else "none")
-    return timers, len(locked) < len(wanted)
+    return timers
+
+
+def _act_all(core: Core, session, timers: list[Timer]) -> None:
+    """Act on a claimed batch with a few statements: what acting reads is loaded for the whole
+    batch, the timeline events and tasks are added without a flush each (inserted together at
+    the commit, one multi-row INSERT per table) and the checklist refreshes are written in one
+    statement at the end."""
+    if not timers:
+        return
+    incident_ids = {timer.incident_id for timer in timers}
+    _preload(session, incident_ids)
+    session.info["bulk"] = {"heads": bulk_heads(session, incident_ids), "refresh": {}}
+    try:
+        for timer in timers:
+            _act(core, session, timer)
+        request_batched_refreshes(session)
+    finally:
+        session.info.pop("bulk", None)
 
 
 def _preload(session, incident_ids: set[int]) -> None:
@@ -132,14 +147,13 @@ def _holders(session, incident_id: int) -> dict[str, list[str]]:
     return preloaded[incident_id] if incident_id in preloaded else role_holders(session, incident_id)
 
 
-def _fire_one_by_one(core: Core, candidates: list[tuple[int, int]]) -> int:
+def _fire_one_by_one(core: Core, now: datetime, claimed: list[tuple[int, int]]) -> int:
     fired = 0
-    for timer_id, incident_id in candidates:
+    for timer_id, incident_id in claimed:
         try:
             with core.db.tx() as session:
-                timers, _ = _claim(core, session, [(timer_id, incident_id)])
-                for timer in timers:
-                    _act(core, session, timer)
+                timers = _claim(core, session, now, only=timer_id)
+                _act_all(core, session, timers)
             fired += len(timers)
         except Exception as exc:  # one bad timer must not hold up every timer due after it
             _failed(core, timer_id, incident_id, exc)

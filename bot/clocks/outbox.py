@@ -50,7 +50,8 @@ def enqueue(
     }
     if dedup_key is None:
         session.add(Task(**values))
-        session.flush()
+        if session.info.get("bulk") is None:
+            session.flush()  # (in a batch: inserted with the others at the next flush)
         return True
     if incident_id is not None:
         # The incident's row lock first, as every writer of an incident takes it: a transaction
@@ -64,6 +65,19 @@ def enqueue(
         insert(Task).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(Task.id)
     ).scalar()
     return inserted is not None
+
+
+def enqueue_folded(session: Session, kind: str, rows: list[dict[str, Any]]) -> set[str]:
+    """Many tasks with dedup keys in one statement (each row: payload, incident_id, not_before,
+    dedup_key); returns the keys inserted (the others were absorbed by a pending task). The
+    caller holds the incidents' locks (see enqueue)."""
+    now = utcnow()
+    values = [{"kind": kind, "priority": PRIORITY.get(kind, NORMAL), "created_at": now, "state": "pending",
+               "attempts": 0, **row} for row in rows]
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return set(session.scalars(
+        insert(Task).values(values).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(Task.dedup_key)))
 
 
 def pending_count(session: Session) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ..clocks.now import utcnow
-from ..clocks.outbox import enqueue
+from ..clocks.outbox import enqueue, enqueue_folded
 from ..core import Core
 from ..db.models import Incident, Task
 from .views import IncidentView, load_view
@@ -52,13 +52,37 @@ def request_refresh(session: Session, incident: Incident) -> None:
     """Ask for the checklist to be redrawn: at once if no redraw was planned in the last second,
     else one second after the last planned one. Requests while one is pending fold into it
     (the dedup key), so a burst of clicks costs two chat.update calls, and the last one draws
-    the state after every click."""
-    now = utcnow()
-    last = incident.checklist_rendered_at  # when the latest redraw was planned for
-    when = now if last is None or now - last >= REFRESH_GAP else last + REFRESH_GAP
+    the state after every click. In a batch (firing timers) the requests are gathered and
+    written together at its end (request_batched_refreshes)."""
+    bulk = session.info.get("bulk")
+    if bulk is not None:
+        bulk.setdefault("refresh", {})[incident.id] = incident
+        return
+    when = _refresh_at(incident)
     if enqueue(session, "refresh_checklist", {"incident": incident.id}, incident_id=incident.id,
                not_before=when, dedup_key=f"refresh:{incident.id}"):
         incident.checklist_rendered_at = when
+
+
+def _refresh_at(incident: Incident):
+    now = utcnow()
+    last = incident.checklist_rendered_at  # when the latest redraw was planned for
+    return now if last is None or now - last >= REFRESH_GAP else last + REFRESH_GAP
+
+
+def request_batched_refreshes(session: Session) -> None:
+    """The refreshes a batch asked for, in one INSERT … ON CONFLICT DO NOTHING (its incidents'
+    locks are held by the batch)."""
+    incidents = session.info["bulk"].pop("refresh", {})
+    if not incidents:
+        return
+    when = {incident_id: _refresh_at(incident) for incident_id, incident in incidents.items()}
+    inserted = enqueue_folded(session, "refresh_checklist", [
+        {"payload": {"incident": incident_id}, "incident_id": incident_id, "not_before": when[incident_id],
+         "dedup_key": f"refresh:{incident_id}"} for incident_id in sorted(incidents)])
+    for incident_id, incident in incidents.items():
+        if f"refresh:{incident_id}" in inserted:
+            incident.checklist_rendered_at = when[incident_id]
 
 
 def refresh_task(core: Core, task: Task) -> None:
