@@ -51,19 +51,20 @@ def register(app: App, core: Core) -> list[str]:
         number, step_id = _step(body, context)
         modals.open_undo(core, _trigger(body), number, step_id, context["actor"])
 
-    @answering
-    def incident_close(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
-        ack()
-        if context.get("incident") is None:
-            raise InvalidInput("That button is out of date; use `/incident status`.")
-        modals.open_close(core, _trigger(body), context["incident"], context["actor"])
+    def opens(modal):
+        """A checklist button that opens the incident's form (Close…, Post update…)."""
 
-    @answering
-    def incident_update(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
-        ack()
-        if context.get("incident") is None:
-            raise InvalidInput("That button is out of date; use `/incident status`.")
-        modals.open_update(core, _trigger(body), context["incident"], context["actor"])
+        @answering
+        def listener(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+            ack()
+            if context.get("incident") is None:
+                raise InvalidInput("That button is out of date; use `/incident status`.")
+            modal(core, _trigger(body), context["incident"], context["actor"])
+
+        return listener
+
+    incident_close = opens(modals.open_close)
+    incident_update = opens(modals.open_update)
 
     @answering
     def incident_menu(ack: Ack, body: dict[str, Any], respond: Respond, context: BoltContext) -> None:

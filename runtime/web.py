@@ -123,15 +123,8 @@ def create_web(core: Core, bolt: App, clockwork: Clockwork, signing_secret: str)
         except NotFound:  # a genuine link to an incident this database does not hold
             return Response("There is no such incident.\n", status=404, mimetype="text/plain")
         # Times in the reader's own zone, as Slack has it (the link names its holder): no script needed.
-        body = export.render(review, "html", template_dir=core.settings.templates_dir, reader_tz=tz_of(core, user))
-        response = Response(body, mimetype="text/html")
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        # The template's own policy (its data: favicon included), plus what only a header can say.
-        response.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-                                                       "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-        return response
+        return _private_page(export.render(review, "html", template_dir=core.settings.templates_dir,
+                                           reader_tz=tz_of(core, user)))
 
     @web.get("/reports")
     def report_page():
@@ -187,6 +180,8 @@ def create_web(core: Core, bolt: App, clockwork: Clockwork, signing_secret: str)
 
 
 def _private_page(body: str) -> Response:
+    """A page holding incident data: never cached, never referred, and no script at all (the
+    template's own policy, its data: favicon included, plus what only a header can say)."""
     response = Response(body, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"

@@ -36,7 +36,7 @@ from tests.crash_support import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-KILLS = 20  # per database
+KILLS = 14  # per database (bench/crash.py kills 60 times)
 GC = "U0GC00001"
 STORM_DECLARATIONS = 3
 # Crash runs: a reminder 1 s after the declaration, the page to legal 2 s after it, each level

@@ -270,8 +270,6 @@ def test_the_cli_prints_the_report_and_names_a_missing_database(core, monkeypatc
     from runtime.cli import main
     from tests.support import DEMO_CONFIG
 
-    if not core.db.is_sqlite:
-        pytest.skip("the command is the same on PostgreSQL (the figures are checked there above)")
     monkeypatch.setenv("SAFEGUARD_CONFIG", str(DEMO_CONFIG))
     monkeypatch.setenv("DATABASE_URL", core.settings.database_url)
     runner = CliRunner()
