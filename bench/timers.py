@@ -105,7 +105,7 @@ def serve(stats_path: Path) -> None:
     bot = create_bot(Settings.from_env())
     write_stats_forever(count_statements(bot.core.db.engine), stats_path)
     server = BotServer(bot, host="127.0.0.1", port=bot.settings.port)
-    signal.signal(signal.SIGTERM, lambda *_: server.server.close())
+    signal.signal(signal.SIGTERM, lambda *_: server.stop_soon())
     print(f"Listening on {server.url}/slack/events", flush=True)
     try:
         server.serve_forever()

@@ -29,7 +29,8 @@ def _channel_of(body: dict[str, Any]) -> str | None:
     if isinstance(channel, dict):
         channel = channel.get("id")
     event = body.get("event") if isinstance(body.get("event"), dict) else {}
-    channel = channel or event.get("channel") or (event.get("item") or {}).get("channel")
+    item = event.get("item") if isinstance(event.get("item"), dict) else {}
+    channel = channel or event.get("channel") or item.get("channel")
     return channel if isinstance(channel, str) else None
 
 

@@ -78,11 +78,7 @@ def serve(host: str, port: int | None) -> None:
     except StartupError as err:
         raise _fail(err) from None
     server = BotServer(bot, host=host, port=settings.port)
-    def stop(*_) -> None:  # SIGTERM: stop serving; the loop ends without a traceback
-        server._stopping = True
-        server.server.close()
-
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGTERM, lambda *_: server.stop_soon())  # the loop ends, requests finish
     socket_mode = None
     try:
         if settings.slack_app_token:

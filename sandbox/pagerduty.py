@@ -21,9 +21,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import waitress
 from flask import Flask, Response, request
-from waitress import wasyncore
+
+from runtime.serving import BackgroundServer
 
 ROUTING_KEY_LENGTH = 32
 EVENT_ACTIONS = ("trigger", "acknowledge", "resolve")
@@ -121,8 +121,7 @@ class PagerDutyStandIn:
         self._failures: list[int] = []
         self._delay = 0.0
         self._stopping = threading.Event()
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        self._http: BackgroundServer | None = None
         self.app = self._make_app()
 
     # -- control --------------------------------------------------------------------------
@@ -157,28 +156,19 @@ class PagerDutyStandIn:
             self._delay = 0.0
 
     def start(self) -> PagerDutyStandIn:
-        if self._thread is not None:
+        if self._http is not None:
             raise RuntimeError("already started")
         self._stopping.clear()
-        self._server = waitress.create_server(self.app, host=self.host, port=self.port, threads=8)
-        self.port = self._server.effective_port
-        self._thread = threading.Thread(
-            target=self._server.run, name=f"pagerduty-standin-{self.port}", daemon=True
-        )
-        self._thread.start()
+        self._http = BackgroundServer(self.app, host=self.host, port=self.port, threads=8).start()
+        self.port = self._http.port
         return self
 
     def stop(self) -> None:
-        if self._thread is None:
+        if self._http is None:
             return
         self._stopping.set()  # wakes requests sleeping in a delay
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        server.task_dispatcher.shutdown(timeout=2)
-        # Close every socket from inside the server's own loop, which then ends at once
-        # (closing them from this thread would race the loop's select()).
-        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-        thread.join(timeout=5)
+        server, self._http = self._http, None
+        server.stop()
 
     def __enter__(self) -> PagerDutyStandIn:
         return self.start()

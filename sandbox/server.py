@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from runtime.serving import BackgroundServer
+
 from .driver import Driver
 from .events import EventSender
 from .faults import Faults
 from .models import Call, Delivery
 from .ratelimits import RateLimits, enabled_by_env
-from .serving import BackgroundServer
 from .socket_mode import SocketModeServer
 from .webapp import create_app
 from .workspace import Workspace, demo_workspace

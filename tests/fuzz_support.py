@@ -1024,6 +1024,10 @@ def known_cases() -> dict[str, Callable[[Stack], Probe]]:
         "event-reaction-pushpin-without-item-ts": lambda s: event_probe(s, {
             "type": "reaction_added", "user": LEAD, "reaction": "pushpin",
             "item": {"type": "message", "channel": inc(s)}, "event_ts": now()}),
+        "event-reaction-item-an-integer": lambda s: event_probe(s, {
+            "type": "reaction_added", "user": LEAD, "reaction": "eyes", "item": 10 ** 30, "event_ts": now()}),
+        "event-reaction-item-a-list": lambda s: event_probe(s, {
+            "type": "reaction_added", "user": LEAD, "reaction": "pushpin", "item": [inc(s)], "event_ts": now()}),
         "event-member-joined-without-user": lambda s: event_probe(s, {
             "type": "member_joined_channel", "channel": inc(s), "channel_type": "G", "event_ts": now()}),
         "event-member-left-without-channel": lambda s: event_probe(s, {

@@ -4,14 +4,11 @@ the signature the way a real receiver would."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from datetime import UTC, datetime
 
 import pytest
-import waitress
 from flask import Flask, request
-from waitress import wasyncore
 
 from bot.paging.base import Backend, DeliveryError
 from bot.paging.webhook import (
@@ -21,6 +18,7 @@ from bot.paging.webhook import (
     sign_webhook,
     verify_webhook_signature,
 )
+from runtime.serving import BackgroundServer
 from tests.paging_support import SECRET_TITLE, notice
 
 SECRET = "whsec-test-0123456789"
@@ -54,16 +52,12 @@ class Receiver:
             return "", 204
 
     def __enter__(self):
-        self.server = waitress.create_server(self.app, host="127.0.0.1", port=0, threads=4)
-        self.url = f"http://127.0.0.1:{self.server.effective_port}/hook"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
+        self.server = BackgroundServer(self.app, threads=4).start()
+        self.url = self.server.url + "hook"
         return self
 
     def __exit__(self, *exc):
-        self.server.task_dispatcher.shutdown(timeout=2)
-        self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
-        self.thread.join(5)
+        self.server.stop()
 
 
 @pytest.fixture

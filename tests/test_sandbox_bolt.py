@@ -11,8 +11,8 @@ from slack_bolt import App
 from slack_bolt.adapter.flask import SlackRequestHandler
 from slack_sdk import WebClient
 
+from runtime.serving import BackgroundServer
 from sandbox.server import Sandbox
-from sandbox.serving import BackgroundServer
 
 ANA, BEN, BOT = "U0LEAD001", "U0DEPU001", "U0BOT0001"
 OPS = "C0OPS0001"

@@ -12,8 +12,8 @@ from flask import Flask, jsonify, request
 from slack_sdk import WebClient
 from slack_sdk.signature import SignatureVerifier
 
+from runtime.serving import BackgroundServer
 from sandbox.server import Sandbox
-from sandbox.serving import BackgroundServer
 
 ANA, BEN, CHLOE, OSCAR, BOT = "U0LEAD001", "U0DEPU001", "U0SPEC001", "U0OUTSID1", "U0BOT0001"
 OPS = "C0OPS0001"
