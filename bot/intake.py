@@ -196,7 +196,7 @@ def sightings_task(core: Core, task: Task) -> None:
         if incident is None or incident.status == "closed" or incident.archived:
             return
         if incident.channel_id is None:
-            raise Retry("waiting for the incident channel", timedelta(seconds=2))
+            raise Retry("waiting for the incident channel", timedelta(seconds=2), counts=False)
         rows = list(session.scalars(select(Evidence).where(
             Evidence.incident_id == incident_id, Evidence.sighting.is_(True), Evidence.summarised_at.is_(None))
             .order_by(Evidence.id).limit(5000)))
@@ -206,6 +206,10 @@ def sightings_task(core: Core, task: Task) -> None:
         channel = incident.channel_id
     if not rows:
         return
+    # The gap counts from the last summary posted, not from when this one was due: a first
+    # summary that waited for a late channel must not be followed by a second seconds later.
+    if since is not None and (wait := SUMMARY_GAP - (utcnow() - since)) > timedelta(0):
+        raise Retry("the last sightings summary was under a minute ago", wait, counts=False)
     counts: dict[str, int] = {}
     sources: dict[str, None] = {}
     for row in rows:

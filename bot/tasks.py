@@ -88,7 +88,7 @@ def channel_post_task(core: Core, task: Task):
             .limit(1)) is not None
     text = p["text"]
     if channel is None and not failed:
-        raise Retry("waiting for the incident channel", timedelta(seconds=2))
+        raise Retry("waiting for the incident channel", timedelta(seconds=2), counts=False)
     if channel is None:
         # A token (`api:NAME`) has no Slack DM: the first lead is told instead.
         channel = declared_in or (declarer if not is_api_actor(declarer) else next(iter(core.config.leads), None))

@@ -26,9 +26,12 @@ class BotServer:
     def events_url(self) -> str:
         return self.url + "/slack/events"
 
-    def start(self) -> BotServer:
+    def start(self, *, bot: bool = True) -> BotServer:
+        """Serve in a thread; `bot=False` serves HTTP without starting the bot's scheduler and
+        workers (tests that drive the clocks by hand)."""
         _favour_short_requests()
-        self.bot.start()
+        if bot:
+            self.bot.start()
         self.http.start()
         return self
 

@@ -93,13 +93,7 @@ def make_bot(sandbox, db_url: str, *, config: Path = DEMO_CONFIG, playbooks: Pat
     env = {"PD_ROUTING_KEY": "test0routing0key0000000000000000", "SMTP_URL": "smtp://127.0.0.1:1", **(env or {})}
     bot = create_bot(Settings(**values), env=env)
     server = BotServer(bot, port=0)
-    if start_scheduler:
-        server.start()
-    else:
-        import threading
-
-        server._thread = threading.Thread(target=server._run, daemon=True)
-        server._thread.start()
+    server.start(bot=start_scheduler)
     sandbox.set_bot_url(server.events_url)
     return RunningBot(bot=bot, server=server, sandbox=sandbox)
 

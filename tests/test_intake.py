@@ -132,3 +132,29 @@ def test_the_content_check_takes_linear_time():
     with pytest.raises(ApiError) as refused:
         refuse_content({"evidence": [{"content_id": "x"}, {"source": "DATA:image/svg+xml;utf8,<svg"}]})
     assert refused.value.field == "evidence[1].source"
+
+
+def test_a_summary_waits_a_minute_after_the_last_one_posted(core):
+    """The gap counts from the last summary posted: a first summary that waited for a late
+    channel was followed 35 s later by the second one (a CI run under load)."""
+    from bot.clocks.dispatcher import Retry
+    from bot.db.models import Task
+    from bot.intake import sightings_task
+
+    first = match(core, h("late"))
+    match(core, h("late"))
+    with core.db.tx() as session:
+        incident = session.get(Incident, first.number)
+        incident.channel_id = None
+    with core.db.read() as session:
+        task = session.scalars(select(Task).where(Task.kind == "sightings")).one()
+    with pytest.raises(Retry) as waiting:
+        sightings_task(core, task)
+    assert waiting.value.counts is False  # waiting for the channel uses no attempt
+    with core.db.tx() as session:  # the channel came, and a summary went out 25 s ago
+        session.get(Incident, first.number).channel_id = "C0LATE001"
+        session.execute(update(Evidence).values(summarised_at=utcnow() - timedelta(seconds=25)))
+    match(core, h("late"))
+    with pytest.raises(Retry) as quiet:
+        sightings_task(core, task)
+    assert quiet.value.counts is False and timedelta(seconds=30) <= quiet.value.delay <= timedelta(seconds=35)

@@ -235,3 +235,35 @@ def test_a_rate_limited_task_is_put_back_without_using_an_attempt(dispatcher):
         assert task.state == "pending" and task.attempts == 0  # a page keeps every retry it had
         assert 6.5 <= (task.not_before - before).total_seconds() <= 8
     assert patience == ["set"] and dispatcher.deferred == 1
+
+
+def test_waiting_for_a_channel_uses_no_attempt_but_a_failure_does(dispatcher):
+    """A sightings summary waited 2 s at a time for a channel that Slack's limits made late: 40
+    waits used its 40 attempts and it died, so the sightings were never told."""
+    from datetime import timedelta
+
+    from bot.clocks.dispatcher import Retry
+    from bot.clocks.now import utcnow
+    from bot.clocks.outbox import enqueue
+    from bot.db.models import Task
+
+    with dispatcher.db.tx() as session:
+        enqueue(session, "post", {"channel": "C1", "text": "x"})
+    outcome = {"raise": Retry("waiting for the incident channel", timedelta(0), counts=False)}
+
+    def handler(task):
+        raise outcome["raise"]
+
+    dispatcher.register("post", handler, max_attempts=2)
+    for _ in range(5):
+        dispatcher.tick()
+    with dispatcher.db.read() as session:
+        task = session.query(Task).one()
+        assert task.state == "pending" and task.attempts == 0
+    outcome["raise"] = Retry("Slack said no", timedelta(0))
+    for _ in range(3):
+        with dispatcher.db.tx() as session:  # due again at once
+            session.query(Task).update({"not_before": utcnow() - timedelta(seconds=1)})
+        dispatcher.tick()
+    with dispatcher.db.read() as session:
+        assert session.query(Task).one().state == "dead"

@@ -33,11 +33,14 @@ TaskHandler = Callable[[Task], None]
 
 
 class Retry(Exception):
-    """Raised by a task handler to be tried again later (after `delay` when given)."""
+    """Raised by a task handler to be tried again later (after `delay` when given). `counts=False`
+    for waiting on something that will come (the incident's channel, a quiet minute), which must
+    not use up the task's attempts: a channel made late under Slack's limits is not a failure."""
 
-    def __init__(self, message: str, delay: timedelta | None = None) -> None:
+    def __init__(self, message: str, delay: timedelta | None = None, *, counts: bool = True) -> None:
         super().__init__(message)
         self.delay = delay
+        self.counts = counts
 
 
 class GiveUp(Exception):
@@ -205,7 +208,7 @@ class Dispatcher:
             except RateLimited as exc:
                 self._defer(task, exc)
             except Retry as exc:
-                self._retry_or_die(task, kind, str(exc), exc.delay)
+                self._retry_or_die(task, kind, str(exc), exc.delay, counts=exc.counts)
             except GiveUp as exc:
                 self._die(task, kind, str(exc))
             except Exception as exc:  # a bug or an outage: retry, never drop
@@ -221,8 +224,9 @@ class Dispatcher:
             if look_again and not self.inline:
                 self._submit(self.tick)
 
-    def _retry_or_die(self, task: Task, kind: TaskKind, error: str, delay: timedelta | None) -> None:
-        if kind.max_attempts is not None and task.attempts >= kind.max_attempts:
+    def _retry_or_die(self, task: Task, kind: TaskKind, error: str, delay: timedelta | None, *,
+                      counts: bool = True) -> None:
+        if counts and kind.max_attempts is not None and task.attempts >= kind.max_attempts:
             self._die(task, kind, error)
             return
         if delay is None:
@@ -230,7 +234,8 @@ class Dispatcher:
         with self.db.tx() as session:
             session.execute(
                 update(Task).where(Task.id == task.id, Task.owner == self.node)
-                .values(state="pending", not_before=utcnow() + delay, lease_until=None, last_error=error[:4000])
+                .values(state="pending", not_before=utcnow() + delay, lease_until=None, last_error=error[:4000],
+                        attempts=Task.attempts if counts else Task.attempts - 1)
             )
 
     def _defer(self, task: Task, exc: RateLimited) -> None:
