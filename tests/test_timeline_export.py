@@ -668,3 +668,10 @@ def test_slack_markup_in_event_text_reads_as_slack_shows_it():
     html, md = render(review, "html"), render(review, "md")
     assert "&lt;script&gt;" in html and "<script" not in html.lower()
     assert "&lt;script&gt;" in md
+
+
+def test_the_markdown_review_names_a_step_owner_by_the_roles_label():
+    review = worked_review(role_labels={"child_safety_specialist": "Child-safety specialist"})
+    text = render(review, "md")
+    assert "| Specialist confirms and classifies the material (confirm) | Child-safety specialist |" in text
+    assert "| child_safety_specialist |" not in text
