@@ -25,7 +25,8 @@ FREE_TEXT = {"note", "resolve"}
 
 
 def _channel_of(body: dict[str, Any]) -> str | None:
-    channel = body.get("channel_id") or body.get("channel") or (body.get("container") or {}).get("channel_id")
+    container = body.get("container") if isinstance(body.get("container"), dict) else {}  # (a string passes malformed)
+    channel = body.get("channel_id") or body.get("channel") or container.get("channel_id")
     if isinstance(channel, dict):
         channel = channel.get("id")
     event = body.get("event") if isinstance(body.get("event"), dict) else {}
@@ -67,7 +68,7 @@ def _named_in_payload(body: dict[str, Any]) -> int | None:
         value = actions[0].get("value")
         if value is None and isinstance(actions[0].get("selected_option"), dict):  # an overflow menu
             value = actions[0]["selected_option"].get("value")
-        if actions[0].get("action_id") in NOT_NAMING:
+        if str(actions[0].get("action_id")) in NOT_NAMING:  # (any JSON, an object or a list too)
             return None  # a page id (checked against who was paged), what a declaration gave, a link; the Home tab's Declare
         number = str(value or "").partition(":")[0]
         if not (match := NAMED.match(number)):

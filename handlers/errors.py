@@ -13,7 +13,7 @@ from typing import Any
 from slack_bolt import App, BoltResponse
 
 from bot.core import Core
-from bot.errors import DomainError, InvalidInput, SlackError
+from bot.errors import DomainError, InvalidInput, RateLimited, SlackError
 from bot.render import fit, mrkdwn_escape
 
 log = logging.getLogger("safeguard.errors")
@@ -49,6 +49,10 @@ def explain(error: BaseException, where: str = "request") -> Reply:
         log.warning("%s: Slack answered %s to %s in %s", error_id, error.code, error.method, where)
         return Reply(f":warning: Slack did not take that (`{safe(error.code)}`, error `{error_id}`); nothing you "
                      "did was lost. Try again in a moment.", error_id=error_id)
+    if isinstance(error, RateLimited):  # Slack's rate limit (or the bot's pacing) has no room yet: expected
+        log.warning("%s: %s rate limited for %.1f s in %s", error_id, error.method, error.retry_after, where)
+        return Reply(f":hourglass: Slack asks the bot to slow down (error `{error_id}`); nothing you did was lost. "
+                     f"Try again in {max(1, round(error.retry_after))} s.", error_id=error_id)
     log.error("%s: unexpected %s in %s", error_id, type(error).__name__, where,
               exc_info=(type(error), error, error.__traceback__))
     return Reply(f":warning: Something went wrong on our side (error `{error_id}`); nothing you did was "
@@ -58,8 +62,9 @@ def explain(error: BaseException, where: str = "request") -> Reply:
 def modal_errors(reply: Reply, view: dict[str, Any] | None) -> dict[str, Any]:
     """`response_action: errors`, each message at its field; one that belongs to no field goes
     to the modal's first input (Slack shows errors only at input blocks)."""
-    inputs = [b.get("block_id") for b in ((view or {}).get("blocks") or [])
-              if isinstance(b, dict) and b.get("type") == "input"]
+    blocks = (view or {}).get("blocks")
+    inputs = [b["block_id"] for b in (blocks if isinstance(blocks, list) else [])
+              if isinstance(b, dict) and b.get("type") == "input" and isinstance(b.get("block_id"), str)]
     if not inputs:  # Slack shows errors only at input blocks: say it in the modal instead
         return {"response_action": "update", "view": {
             "type": "modal", "title": {"type": "plain_text", "text": "Not done"},

@@ -129,6 +129,17 @@ class Answer:
         self()  # a listener that said nothing is still acknowledged (the watch then finds it acked)
 
 
+def _respond_or_log(respond: Callable[..., Any]) -> Callable[..., Any]:
+    def say(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return respond(*args, **kwargs)
+        except Exception as err:  # no response_url, one that is not a URL, or Slack refused it: one line
+            log.info("could not answer on the response_url (%s)", type(err).__name__)
+            return None
+
+    return say
+
+
 def answering(listener: Callable[..., None] | None = None, *, deadline: float | None = None) -> Any:
     """A listener whose answer reaches Slack in time and whose errors are answered (see
     `errors.explain`), before the ack on the ack, after it on the response_url. With
@@ -140,6 +151,8 @@ def answering(listener: Callable[..., None] | None = None, *, deadline: float | 
     def wrapper(*args: Any, **kwargs: Any) -> None:
         answer = Answer(kwargs["ack"], kwargs.get("respond"), deadline)
         kwargs["ack"] = answer
+        if kwargs.get("respond") is not None:  # the work is done by then: a failed answer is no error of it
+            kwargs["respond"] = _respond_or_log(kwargs["respond"])
         try:
             listener(*args, **kwargs)
         except Exception as err:

@@ -56,12 +56,19 @@ TRACEBACK = "Traceback (most recent call last)"
 
 # What the bot registers (handlers/ and app.yaml), kept here as data so the harness survives a
 # refactor of the bot's modules. A new subcommand or listener belongs in these lists.
+# tests/test_fuzz_coverage.py fails when the bot registers one they do not name.
 SUBCOMMANDS = ["help", "declare", "status", "list", "done", "skip", "undo", "assign", "note", "correct",
-               "page", "ack", "severity", "resolve", "close", "timeline", "viewed", "wellbeing", "break"]
-ACTION_IDS = ["step_done", "step_skip", "step_undo", "page_ack"]
-VIEW_CALLBACKS = ["declare", "step_fields", "step_skip"]
+               "page", "ack", "severity", "resolve", "close", "timeline", "report", "update", "viewed", "wellbeing",
+               "break"]
+ACTION_IDS = ["step_done", "step_skip", "step_undo", "incident_close", "incident_update", "incident_menu", "page_ack",
+              "home_declare", "repeat_join", "repeat_declare", "open_channel"]
+VIEW_CALLBACKS = ["declare", "step_fields", "step_skip", "step_undo", "incident_close", "status_update",
+                  "incident_page", "incident_assign", "incident_resolve"]
 SHORTCUTS = ["add_to_timeline"]
-EVENTS = ["reaction_added", "member_joined_channel", "member_left_channel", "app_mention"]
+EVENTS = ["reaction_added", "member_joined_channel", "member_left_channel", "app_mention", "app_home_opened"]
+COMMANDS = ["/incident"]
+MENU_CHOICES = ["update", "page", "assign", "resolve", "close"]  # the checklist's overflow menu
+NEXT_UPDATE = ["15m", "30m", "1h", "2h", "4h", "5m", "24h", "25h", "0m", "soon", "-1h"]
 PLAYBOOKS = ["csam-report", "sextortion-minor", "grooming", "imminent-harm", "trafficking", "viral-spread",
              "le-emergency-request"]
 ROLES = ["incident_lead", "deputy", "child_safety_specialist", "legal", "eu_counsel", "le_response", "policy",
@@ -513,6 +520,10 @@ def command_text() -> st.SearchStrategy[str]:
         st.tuples(st.sampled_from(["note", "resolve"]), args_text()).map(" ".join),
         st.tuples(st.just("severity"), st.sampled_from(SEVERITIES)).map(" ".join),
         st.tuples(st.just("timeline"), st.sampled_from(["md", "html", "json", "csv", "pdf", "", "MD"])).map(" ".join),
+        st.tuples(st.just("update"), st.one_of(st.just(""), args_text())).map(" ".join),
+        st.tuples(st.just("report"), st.lists(st.sampled_from(["2026-11-01", "2026-11-30", "2026-13-45", "0000-00-00",
+                                                               "9999-99-99", "2026-1-1", *PLAYBOOKS, "x"]),
+                                              max_size=3).map(" ".join)).map(" ".join),
     )
     generic = st.tuples(cased, st.sampled_from([" ", "  ", "\u00a0"]), args_text()).map("".join)
     return st.one_of(specific, specific, generic, _any_text, long_text((3000,)))
@@ -573,37 +584,107 @@ def _team(stack: Stack) -> dict[str, Any]:
     return {"id": stack.ws.team_id, "domain": stack.ws.team_domain}
 
 
+_CHECKLIST_ACTIONS = {"step_done", "step_skip", "step_undo", "incident_close", "incident_update", "incident_menu"}
+_REPEAT_VALUES = ['{"playbook": 1, "summary": "x"}', "[]", "null", "not json", '{"playbook": "grooming"}',
+                  '{"playbook": "grooming", "summary": "x", "incident": true}',
+                  '{"playbook": "grooming", "summary": "x", "incident": "1"}',
+                  '{"playbook": "grooming", "summary": "x", "incident": 1e400}',
+                  '{"playbook": "nope", "summary": "", "severity": 5, "channel": []}',
+                  '{"playbook": "grooming", "summary": "x", "severity": "sev9", "channel": "C0NOPE000"}']
+
+
+def _home_view(stack: Stack, user: str) -> dict[str, Any]:
+    """The Home tab as Slack reports it with a click in it."""
+    return {"id": "V0HOME" + user[-3:], "team_id": stack.ws.team_id, "type": "home", "blocks": [],
+            "private_metadata": "", "callback_id": "", "state": {"values": {}}, "hash": "1.home", "title": None,
+            "close": None, "submit": None, "clear_on_close": False, "notify_on_close": False, "previous_view_id": None,
+            "root_view_id": "V0HOME" + user[-3:], "app_id": stack.ws.app_id, "external_id": "", "app_installed_team_id":
+            stack.ws.team_id, "bot_id": "B0SAFEGRD"}
+
+
+def _action_element(draw, stack: Stack, action_id: str, number: int, channel: str) -> dict[str, Any]:
+    """The `actions[0]` Slack sends for a click on the element the bot rendered with `action_id`."""
+    t = stack.targets
+    action: dict[str, Any] = {"action_id": action_id, "block_id": draw(st.sampled_from(["actions", "b", "xY1z"])),
+                              "type": "button", "text": {"type": "plain_text", "text": "x", "emoji": True},
+                              "action_ts": f"{time.time():.6f}"}
+    if action_id in ("step_done", "step_skip", "step_undo"):
+        action["value"] = draw(st.one_of(st.sampled_from(STEPS).map(lambda s: f"{number}:{s}"),
+                                         st.tuples(_numbers, st.sampled_from(STEPS)).map(":".join)))
+    elif action_id == "incident_close":
+        action["value"] = draw(st.one_of(st.just(str(number)), _numbers))
+    elif action_id == "incident_update":
+        action["value"] = draw(st.one_of(st.just(f"{number}:update"), _numbers.map(lambda n: f"{n}:update")))
+    elif action_id == "incident_menu":  # an overflow menu: no value, the option chosen
+        choice = draw(st.sampled_from([*MENU_CHOICES, "nope", ""]))
+        of = draw(st.one_of(st.just(str(number)), _numbers))
+        del action["text"]
+        action.update(type="overflow", selected_option={"text": {"type": "plain_text", "text": choice, "emoji": True},
+                                                       "value": f"{of}:{choice}"})
+    elif action_id == "page_ack":
+        action["value"] = draw(st.one_of(st.integers(1, 5).map(str), _numbers))
+    elif action_id == "home_declare":
+        action.update(value="declare", style="danger")
+    elif action_id in ("repeat_join", "repeat_declare"):
+        given = {"playbook": draw(st.sampled_from([*PLAYBOOKS, "nope"])),
+                 "summary": draw(st.one_of(_words, st.just("Hash match on upload 8812"))),
+                 "severity": draw(st.sampled_from([None, "sev1", "sev2", "sev9"])),
+                 "channel": draw(st.sampled_from([None, OPS, channel, *t.dm_channels]))}
+        if action_id == "repeat_join":
+            given["incident"] = draw(st.sampled_from([*t.incidents, 999, 0]))
+        action["value"] = json.dumps(given, ensure_ascii=False, separators=(",", ":"))
+    else:  # open_channel: a link button (a url, no value)
+        action["url"] = f"https://{stack.ws.team_domain}.slack.com/archives/{channel}"
+    return action
+
+
 @st.composite
-def block_action(draw, stack: Stack, *, malformed: bool = False):
-    """A click on a checklist or page button (`block_actions`), every action id the bot registers."""
+def block_action(draw, stack: Stack, *, malformed: bool = False, action_id: str | None = None):
+    """A click on a button or menu the bot rendered (`block_actions`), every action id it registers:
+    the checklist's in an incident channel, a page's in a DM, the Home tab's, a declaration's
+    question and confirmation (ephemeral)."""
     t = stack.targets
     user = draw(st.sampled_from([LEAD, SPEC, LEGAL, OUTSIDER]))
-    channel = draw(st.sampled_from(t.incident_channels))
-    action_id = draw(st.sampled_from(ACTION_IDS))
+    action_id = action_id or draw(st.sampled_from(ACTION_IDS))
     number = draw(st.sampled_from([*t.incidents, 0, 999]))
-    if action_id == "page_ack":
-        value: Any = draw(st.one_of(st.integers(1, 5).map(str), _numbers))
-    else:
-        value = draw(st.one_of(st.sampled_from(STEPS).map(lambda s: f"{number}:{s}"),
-                               st.tuples(_numbers, st.sampled_from(STEPS)).map(":".join)))
+    if action_id in _CHECKLIST_ACTIONS:
+        channel = draw(st.sampled_from(t.incident_channels))
+        where = "checklist"
+    elif action_id == "page_ack":
+        where = draw(st.sampled_from(["message", "home"]))
+        channel = draw(st.sampled_from(t.dm_channels))
+    elif action_id == "home_declare":
+        channel, where = "", "home"
+    else:  # the repeat question and the confirmation's Open: ephemeral, where it was declared
+        channel = draw(st.sampled_from([OPS, *t.incident_channels, *t.dm_channels]))
+        where = "ephemeral"
+    action = _action_element(draw, stack, action_id, number, channel)
+    value = action.get("value", action.get("selected_option"))
     marker = new_marker()
-    ts = t.checklist_ts[channel]
-    action = {"action_id": action_id, "block_id": f"step-{marker}", "type": "button", "value": value,
-              "text": {"type": "plain_text", "text": "Done", "emoji": True}, "action_ts": str(time.time())}
+    action["block_id"] += f"-{marker}"  # the marker, to find the body in the log
     payload: dict[str, Any] = {
         "type": "block_actions", "user": _user_ref(stack, user), "api_app_id": stack.ws.app_id,
         "token": VERIFICATION_TOKEN, "trigger_id": stack.trigger(user), "team": _team(stack), "enterprise": None,
-        "is_enterprise_install": False,
-        "container": {"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": False},
-        "channel": {"id": channel, "name": "x"}, "message": {"type": "message", "ts": ts, "text": "", "blocks": []},
-        "state": {"values": {}}, "response_url": stack.response_url(channel, user, "block_actions"),
-        "actions": [action],
+        "is_enterprise_install": False, "actions": [action],
     }
-    label = f"block_actions {action_id} value={value!r} by {user}"
+    if where == "home":
+        view = _home_view(stack, user)
+        payload.update(container={"type": "view", "view_id": view["id"]}, view=view)
+    else:
+        ts = t.checklist_ts.get(channel) or t.human_ts.get(channel) or "1700000000.000100"
+        payload.update(
+            container={"type": "message", "message_ts": ts, "channel_id": channel,
+                       "is_ephemeral": where == "ephemeral"},
+            channel={"id": channel, "name": "x"}, state={"values": {}},
+            response_url=stack.response_url(channel, user, "block_actions"))
+        if where != "ephemeral":  # Slack leaves `message` out for ephemeral messages
+            payload["message"] = {"type": "message", "ts": ts, "text": "", "blocks": []}
+    label = f"block_actions {action_id} value={value!r} by {user} ({where})"
     if malformed:
         how = draw(st.sampled_from(["empty_actions", "value_type", "no_user_id", "no_user", "no_value",
                                     "no_trigger", "action_type", "unknown_action", "not_json", "json_type",
-                                    "no_container", "no_actions"]))
+                                    "no_container", "no_actions", "option", "container", "repeat_value",
+                                    "wrong_type"]))
         label = f"block_actions {action_id} ({how})"
         if how == "empty_actions":
             payload["actions"] = []
@@ -617,16 +698,32 @@ def block_action(draw, stack: Stack, *, malformed: bool = False):
         elif how == "no_user":
             payload["user"] = draw(st.sampled_from([None, "U0LEAD001", {}, []]))
         elif how == "no_value":
-            del action["value"]
+            action.pop("value", None)
+            action.pop("selected_option", None)
         elif how == "no_trigger":
             del payload["trigger_id"]
         elif how == "action_type":
             payload["actions"] = draw(st.sampled_from([[None], ["step_done"], {"0": action}, [[action]]]))
         elif how == "unknown_action":
-            action["action_id"] = draw(st.sampled_from(["step_nope", "", "STEP_DONE", "page-ack"]))
+            action["action_id"] = draw(st.sampled_from(["step_nope", "", "STEP_DONE", "page-ack", None, 5]))
         elif how == "no_container":
-            del payload["container"]
-            del payload["channel"]
+            payload.pop("container", None)
+            payload.pop("channel", None)
+        elif how == "option":  # what an overflow menu (or a select) may carry instead of its option
+            action["selected_option"] = draw(st.sampled_from([None, 1, "1:close", [], {}, {"value": 1},
+                                                              {"value": ["1:close"]}, {"value": "1:nope"}]))
+            label += f" selected_option={action['selected_option']!r}"
+        elif how == "container":
+            payload["container"] = draw(st.sampled_from([None, "", "x", {}, {"type": "view"},
+                                                         {"type": "message", "channel_id": 5}, {"channel_id": []}]))
+            label += f" container={payload['container']!r}"
+        elif how == "repeat_value":
+            action["value"] = draw(st.sampled_from(_REPEAT_VALUES))
+            label += f" value={action['value']!r}"
+        elif how == "wrong_type":
+            key = draw(st.sampled_from(sorted(k for k in action if k != "action_id")))
+            action[key] = draw(st.sampled_from([None, 1, 10**30, [], {}, "", True]))
+            label += f" {key}={action[key]!r}"
         elif how == "json_type":
             return interaction_probe(label, draw(st.sampled_from(["[]", "null", "1", '"x"', '{"type": 1}'])),
                                      marker, malformed=True)
@@ -660,31 +757,54 @@ def _select(value: Any) -> dict[str, Any]:
     return {"type": "static_select", "selected_option": option}
 
 
+def _users_select(user: Any) -> dict[str, Any]:
+    return {"type": "users_select", "selected_user": user}
+
+
+def _maybe(draw, value: dict[str, Any]) -> dict[str, Any]:
+    """An optional input: left empty (Slack sends `value: null`) or filled."""
+    return value if draw(st.booleans()) else {**value, "value": None}
+
+
 @st.composite
-def view_submission(draw, stack: Stack, *, malformed: bool = False):
-    """A modal submission for each callback id (declare, step_fields, step_skip)."""
+def view_submission(draw, stack: Stack, *, malformed: bool = False, callback_id: str | None = None):
+    """A modal submission for each callback id the bot registers, its blocks as the bot's form has them."""
     t = stack.targets
     user = draw(st.sampled_from([LEAD, SPEC, OUTSIDER]))
-    callback_id = draw(st.sampled_from(VIEW_CALLBACKS))
+    callback_id = callback_id or draw(st.sampled_from(VIEW_CALLBACKS))
     marker = new_marker()
     short = st.one_of(_words, st.just(""), long_text((3000,)))
+    number = draw(st.sampled_from([*t.incidents, 999]))
+    metadata: Any = json.dumps({"incident": number})
     if callback_id == "declare":
-        metadata: Any = json.dumps({"channel": draw(st.sampled_from([OPS, GENERAL, *t.dm_channels]))})
+        metadata = json.dumps({"channel": draw(st.sampled_from([OPS, GENERAL, *t.dm_channels, ""]))})
         values = {"playbook": _select(draw(st.sampled_from([*PLAYBOOKS, "nope", ""]))),
                   "summary": _text_input(draw(short)),
                   "severity": _select(draw(st.sampled_from([None, "sev1", "sev2", "sev3", "sev9"])))}
-    else:
-        number = draw(st.sampled_from([*t.incidents, 999]))
+    elif callback_id in ("step_fields", "step_skip", "step_undo"):
         metadata = json.dumps({"incident": number, "step": draw(st.sampled_from(STEPS))})
-        if callback_id == "step_skip":
-            values = {"reason": _text_input(draw(short))}
-        else:
-            keys = draw(st.lists(st.sampled_from(FIELDS), max_size=4, unique=True))
+        if callback_id == "step_fields":
+            keys = draw(st.lists(st.sampled_from([*FIELDS, "viewed", "viewed_items", "viewed_kind"]), max_size=4, unique=True))
             values = {k: draw(st.sampled_from([_text_input, _select]))(draw(_words)) for k in keys}
+        else:
+            values = {"reason": _text_input(draw(short))}
+    elif callback_id == "incident_close":  # the reason only when legal steps are still open
+        values = draw(st.sampled_from([{}, {"reason": _text_input(draw(short))}]))
+    elif callback_id == "status_update":
+        values = {"state": _text_input(draw(short)), "next": _maybe(draw, _text_input(draw(short))),
+                  "next_update": _select(draw(st.sampled_from([*NEXT_UPDATE, None])))}
+    elif callback_id == "incident_page":
+        values = {"role": _select(draw(st.sampled_from([*ROLES, "nobody", None]))),
+                  "reason": _maybe(draw, _text_input(draw(short)))}
+    elif callback_id == "incident_assign":
+        values = {"role": _select(draw(st.sampled_from([*ROLES, "nobody", None]))),
+                  "user": _users_select(draw(st.sampled_from([*USERS, "W0NOPE123", "U", None])))}
+    else:  # incident_resolve
+        values = {"summary": _maybe(draw, _text_input(draw(short)))}
     label = f"view_submission {callback_id} metadata={metadata!r} by {user}"
     if malformed:
         how = draw(st.sampled_from(["no_metadata", "metadata", "metadata", "no_user_id", "state", "no_view",
-                                    "not_json", "unknown_callback", "no_state"]))
+                                    "not_json", "unknown_callback", "no_state", "element", "element"]))
         label = f"view_submission {callback_id} ({how})"
         if how == "no_metadata":
             metadata = None
@@ -712,6 +832,15 @@ def view_submission(draw, stack: Stack, *, malformed: bool = False):
                                                                                      "selected_option": "x"}}}}]))
         elif how == "no_state":
             del view["state"]
+        elif how == "element":  # one input's element garbled (what the form's block names, wrongly typed)
+            block = draw(st.sampled_from(sorted(values) or ["reason"]))
+            view["state"]["values"][block] = draw(st.sampled_from([
+                {"value": {"type": "static_select", "selected_option": {"value": 1}}},
+                {"value": {"type": "static_select", "selected_option": "x"}},
+                {"value": {"type": "users_select", "selected_user": ["U0LEAD001"]}},
+                {"value": {"type": "plain_text_input", "value": {"a": 1}}},
+                {"value": {"type": "plain_text_input", "value": 10**30}}, {"value": None}, {"value": []}, [], "x"]))
+            label += f" {block}={view['state']['values'][block]!r}"
         elif how == "no_view":
             payload["view"] = draw(st.sampled_from([None, {}, "x", {"callback_id": callback_id}]))
         elif how == "unknown_callback":
@@ -757,10 +886,10 @@ def message_shortcut(draw, stack: Stack, *, malformed: bool = False):
 
 
 @st.composite
-def event_callback(draw, stack: Stack, *, malformed: bool = False):
-    """An Events API callback: reaction_added, member_joined/left_channel, app_mention."""
+def event_callback(draw, stack: Stack, *, malformed: bool = False, kind: str | None = None):
+    """An Events API callback, every event the bot subscribes to."""
     t = stack.targets
-    kind = draw(st.sampled_from(EVENTS))
+    kind = kind or draw(st.sampled_from(EVENTS))
     user = draw(st.sampled_from(USERS))
     # As Slack sends them: from channels the bot is in, about messages that exist
     channel = draw(st.sampled_from([*t.incident_channels, OPS]))
@@ -777,6 +906,11 @@ def event_callback(draw, stack: Stack, *, malformed: bool = False):
                  "event_ts": event_ts}
         if kind == "member_joined_channel" and draw(st.booleans()):
             event["inviter"] = LEAD
+    elif kind == "app_home_opened":  # from the person's DM with the bot; `view` once a Home tab was published
+        event = {"type": kind, "user": user, "channel": draw(st.sampled_from([*t.dm_channels, "D0NEW0001"])),
+                 "tab": draw(st.sampled_from(["home", "home", "messages", "about"])), "event_ts": event_ts}
+        if draw(st.booleans()):
+            event["view"] = _home_view(stack, user)
     else:
         event = {"type": kind, "user": user, "text": f"<@{stack.ws.bot_user_id}> {draw(_words)}", "ts": ts,
                  "channel": channel, "event_ts": event_ts, "team": stack.ws.team_id}
@@ -807,10 +941,12 @@ def event_callback(draw, stack: Stack, *, malformed: bool = False):
             else:
                 del event[key]
             label += f" without {key}"
-        elif how == "wrong_type":
-            key = draw(st.sampled_from([k for k in event if k not in ("type", "fz")]))
-            event[key] = draw(st.sampled_from([None, 1, 10**30, [], {}, "", True]))
-            label += f" {key}={event[key]!r}"
+        elif how == "wrong_type":  # a key of the event, or of its item or view
+            inner = [f"{k}.{kk}" for k in ("item", "view") if isinstance(event.get(k), dict) for kk in event[k]]
+            key = draw(st.sampled_from([*(k for k in event if k not in ("type", "fz")), *inner]))
+            where, _, leaf = key.rpartition(".")
+            (event[where] if where else event)[leaf] = draw(st.sampled_from([None, 1, 10**30, [], {}, "", True]))
+            label += f" {key}={(event[where] if where else event)[leaf]!r}"
         elif how == "no_event_id":
             payload["event_id"] = draw(st.sampled_from([None, 5, ""]))
             label += f" event_id={payload['event_id']!r}"
@@ -910,7 +1046,7 @@ def command_probe(stack: Stack, text: str, *, user: str = LEAD, channel: str | N
 
 
 def button_probe(stack: Stack, action_id: str, value: Any, *, user: Any = LEAD,
-                 actions: list | None = None) -> Probe:
+                 actions: list | None = None, response_url: Any = "__mint__") -> Probe:
     channel = stack.targets.incident_channels[0]
     ts = stack.targets.checklist_ts[channel]
     marker = new_marker()
@@ -920,17 +1056,34 @@ def button_probe(stack: Stack, action_id: str, value: Any, *, user: Any = LEAD,
         "trigger_id": stack.trigger(LEAD), "team": _team(stack),
         "container": {"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": False},
         "channel": {"id": channel, "name": "x"}, "message": {"type": "message", "ts": ts, "text": ""},
-        "state": {"values": {}}, "response_url": stack.response_url(channel, LEAD, "block_actions"),
+        "state": {"values": {}},
+        "response_url": stack.response_url(channel, LEAD, "block_actions") if response_url == "__mint__"
+        else response_url,
         "actions": actions if actions is not None else [
             {"action_id": action_id, "block_id": "b", "type": "button", "value": value, "action_ts": "1.2"}],
         "fz": marker,
     }
-    return interaction_probe(f"block_actions {action_id} value={value!r} user={user!r} actions={actions!r}",
+    return interaction_probe(f"block_actions {action_id} value={value!r} user={user!r} actions={actions!r}"
+                             + ("" if response_url == "__mint__" else f" response_url={response_url!r}"),
+                             payload, marker)
+
+
+def home_probe(stack: Stack, action_id: str, value: Any = "declare", *, container: Any = None) -> Probe:
+    """A click in the Home tab (no channel, no response_url); `container` replaces Slack's."""
+    marker = new_marker()
+    view = _home_view(stack, LEAD)
+    payload = {"type": "block_actions", "user": _user_ref(stack, LEAD), "api_app_id": stack.ws.app_id,
+               "token": VERIFICATION_TOKEN, "trigger_id": stack.trigger(LEAD), "team": _team(stack),
+               "container": container if container is not None else {"type": "view", "view_id": view["id"]},
+               "view": view, "fz": marker,
+               "actions": [{"action_id": action_id, "block_id": "b", "type": "button", "value": value,
+                            "action_ts": "1.2"}]}
+    return interaction_probe(f"block_actions {action_id} in the Home tab value={value!r} container={container!r}",
                              payload, marker)
 
 
 def view_probe(stack: Stack, callback_id: str, metadata: Any = "__default__", *, user_id: bool = True,
-               values: dict[str, Any] | None = None) -> Probe:
+               values: dict[str, Any] | None = None, view_keys: dict[str, Any] | None = None) -> Probe:
     marker = new_marker()
     if metadata == "__default__":
         metadata = json.dumps({"channel": OPS} if callback_id == "declare"
@@ -938,10 +1091,11 @@ def view_probe(stack: Stack, callback_id: str, metadata: Any = "__default__", *,
     if values is None:
         values = {"declare": {"playbook": _select("csam-report"), "summary": _text_input("Hash match 1")},
                   "step_skip": {"reason": _text_input("not needed")},
-                  "step_fields": {"case_id": _text_input("C-1")}}[callback_id]
+                  "step_fields": {"case_id": _text_input("C-1")}}.get(callback_id, {"reason": _text_input("x")})
     view = _view(stack, callback_id, metadata, values, marker)
     if metadata is None:
         del view["private_metadata"]
+    view.update(view_keys or {})
     user = _user_ref(stack, LEAD)
     if not user_id:
         del user["id"]
@@ -949,7 +1103,8 @@ def view_probe(stack: Stack, callback_id: str, metadata: Any = "__default__", *,
                "token": VERIFICATION_TOKEN, "trigger_id": stack.trigger(LEAD), "view": view, "response_urls": [],
                "fz": marker}
     return interaction_probe(f"view_submission {callback_id} private_metadata={metadata!r}"
-                             + ("" if user_id else " without user.id"), payload, marker)
+                             + ("" if user_id else " without user.id") + (f" view {view_keys}" if view_keys else ""),
+                             payload, marker)
 
 
 def event_probe(stack: Stack, event: dict[str, Any]) -> Probe:
@@ -970,7 +1125,7 @@ def raw_probe(label: str, body: bytes, content_type: str, headers: dict[str, str
 
 
 def known_cases() -> dict[str, Callable[[Stack], Probe]]:
-    """The hardening issue's known bad inputs, by name; each builds its probe from the stack."""
+    """Known bad inputs (the hardening issue's, then the sweep's), by name; each builds its probe from the stack."""
     now = lambda: str(int(time.time()))  # noqa: E731
     inc = lambda s: s.targets.incident_channels[0]  # noqa: E731
     return {
@@ -1036,4 +1191,25 @@ def known_cases() -> dict[str, Callable[[Stack], Probe]]:
             "type": "app_mention", "user": LEAD, "text": "<@U0BOT>", "ts": now(), "event_ts": now()}),
         "event-member-joined-channel-an-integer": lambda s: event_probe(s, {
             "type": "member_joined_channel", "user": SPEC, "channel": 5, "event_ts": now()}),
+        # Found by the exhaustive wrong-type sweep (every key of every listener's payload).
+        "button-action-id-a-list": lambda s: button_probe(s, "step_done", None, actions=[
+            {"action_id": [], "block_id": "b", "type": "button", "value": "1:confirm", "action_ts": "1.2"}]),
+        "button-action-id-an-object": lambda s: button_probe(s, "step_skip", None, actions=[
+            {"action_id": {}, "block_id": "b", "type": "button", "value": "1:confirm", "action_ts": "1.2"}]),
+        "button-home-tab-container-a-string": lambda s: home_probe(s, "home_declare", container="x"),
+        "button-repeat-declare-response-url-not-a-url": lambda s: button_probe(
+            s, "repeat_declare", json.dumps({"playbook": "viral-spread", "summary": "Known case: clip 4411 resharing",
+                                             "severity": None, "channel": OPS}), response_url=10 ** 30),
+        "button-repeat-join-without-response-url": lambda s: button_probe(
+            s, "repeat_join", json.dumps({"playbook": "grooming", "summary": "Adult contacting a minor, case 77",
+                                          "incident": s.targets.incidents[1]}), response_url=None),
+        "view-declare-refused-blocks-an-integer": lambda s: view_probe(
+            s, "declare", values={"playbook": _select("csam-report"), "summary": _text_input("")},
+            view_keys={"blocks": 10 ** 30}),
+        "view-step-fields-refused-blocks-true": lambda s: view_probe(
+            s, "step_fields", json.dumps({"incident": s.targets.incidents[0], "step": "nope"}),
+            view_keys={"blocks": True}),
+        "view-step-skip-refused-block-id-a-list": lambda s: view_probe(
+            s, "step_skip", json.dumps({"incident": s.targets.incidents[0], "step": "nope"}),
+            view_keys={"blocks": [{"type": "input", "block_id": [], "element": {}}]}),
     }
