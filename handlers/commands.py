@@ -61,7 +61,7 @@ def register(app: App, core: Core) -> list[str]:
         text = str(body.get("text") or "").replace("\x00", "")  # PostgreSQL stores no NUL in text
         named_sub, _, named_rest = named_in_command(text, in_incident_channel=context.get("channel_incident") is not None)
         sub, rest = split_command(text) if not named_sub else (named_sub.lower(), named_rest)
-        ctx = Ctx(core, ack, respond, context["actor"], str(body.get("channel_id") or ""),
+        ctx = Ctx(core, ack, respond, context["actor"], context.get("channel") or "",
                   str(body.get("trigger_id") or ""), rest, context.get("incident"), str(body.get("response_url") or ""))
         handler = SUBCOMMANDS.get(sub)
         if handler is None:

@@ -24,6 +24,16 @@ NO_INCIDENT = {"declare", "help", "list", "ack", "wellbeing", "break", "report"}
 FREE_TEXT = {"note", "resolve"}
 
 
+# Slack's user, channel and team ids: capitals and digits (`U0LEAD001`, `C0123ABCD`, `W…` in
+# Enterprise Grid). Anything else (or longer than the 32 characters the database keeps) is not
+# an id Slack sends: the request is treated as naming nobody and nowhere.
+SLACK_ID = re.compile(r"[A-Z0-9]{2,32}")
+
+
+def _id(value: Any) -> str | None:
+    return value if isinstance(value, str) and SLACK_ID.fullmatch(value) else None
+
+
 def _channel_of(body: dict[str, Any]) -> str | None:
     container = body.get("container") if isinstance(body.get("container"), dict) else {}  # (a string passes malformed)
     channel = body.get("channel_id") or body.get("channel") or container.get("channel_id")
@@ -32,7 +42,7 @@ def _channel_of(body: dict[str, Any]) -> str | None:
     event = body.get("event") if isinstance(body.get("event"), dict) else {}
     item = event.get("item") if isinstance(event.get("item"), dict) else {}
     channel = channel or event.get("channel") or item.get("channel")
-    return channel if isinstance(channel, str) else None
+    return _id(channel)
 
 
 def _actor_of(body: dict[str, Any]) -> str | None:
@@ -41,7 +51,7 @@ def _actor_of(body: dict[str, Any]) -> str | None:
         user = user.get("id")
     if user is None and isinstance(body.get("event"), dict):
         user = body["event"].get("user")
-    return user if isinstance(user, str) and user else None
+    return _id(user)
 
 
 def named_in_command(text: str, *, in_incident_channel: bool = False) -> tuple[str, int | None, str]:
@@ -152,4 +162,5 @@ def register(app: App, core: Core) -> None:
                             "incident from elsewhere).")
         context["incident"] = named if named is not None else here
         context["channel_incident"] = here
+        context["channel"] = channel
         return next()

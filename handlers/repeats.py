@@ -14,6 +14,7 @@ from bot.errors import InvalidInput
 from bot.incidents.declare import declare, validate
 from bot.incidents.repeats import Repeat, join_repeat
 
+from .context import SLACK_ID
 from .present import say
 from .replies import answering
 
@@ -61,7 +62,8 @@ def register(app: App, core: Core) -> list[str]:
         ack()
         given = _given(body)
         severity = given.get("severity") if isinstance(given.get("severity"), str) else None
-        channel = given.get("channel") if isinstance(given.get("channel"), str) else None
+        channel = given.get("channel") if isinstance(given.get("channel"), str) \
+            and SLACK_ID.fullmatch(given["channel"]) else None
         validate(core, given["playbook"], given["summary"], severity)
         declared = declare(core, playbook_id=given["playbook"], summary=given["summary"], severity=severity,
                            actor=context["actor"], channel_id=channel,

@@ -574,6 +574,14 @@ class Workload(threading.Thread):
         except BaseException as err:  # surfaced by stop()
             self.failure = err
 
+    def wait_answered(self, n: int, timeout: float) -> None:
+        """Go on declaring until `n` declarations were answered (a slow machine answers fewer
+        between kills), or `timeout` s pass."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and self.is_alive() and \
+                sum(1 for d in list(self.sent) if d.direct is not None or d.working) < n:
+            time.sleep(0.2)
+
     def stop(self) -> list[Declaration]:
         self.stopping.set()
         self.join(30)
@@ -876,6 +884,7 @@ def run_crash(stack: CrashStack, *, kills: int, seed: int, database: str, gap=(0
     workload.start()
     try:
         stack.kill_loop(kills, rng, gap, deadline=deadline)
+        workload.wait_answered(12, timeout=60)  # enough answers for the counts to mean something
     finally:
         declarations = workload.stop()
     settle = stack.settle(settle_timeout, real_lease=real_lease)

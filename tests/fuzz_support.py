@@ -1164,6 +1164,8 @@ def known_cases() -> dict[str, Callable[[Stack], Probe]]:
         "command-correct-integer-overflow": lambda s: command_probe(s, "correct 99999999999999999999 x"),
         "command-correct-negative-overflow": lambda s: command_probe(s, "correct -99999999999999999999 x"),
         "command-without-user-id": lambda s: command_probe(s, "status", drop=("user_id",)),
+        "command-user-id-too-long": lambda s: command_probe(s, "declare sextortion-minor x", user="x" * 300),
+        "command-channel-id-too-long": lambda s: command_probe(s, "declare sextortion-minor x", channel="C" * 300),
         "command-without-channel-id": lambda s: command_probe(s, "note hello", drop=("channel_id",)),
         "command-page-legal-3000-chars": lambda s: command_probe(s, "page legal " + "r" * 3000),
         "command-page-legal-45000-chars": lambda s: command_probe(s, "page legal " + "r" * 45000),
