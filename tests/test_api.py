@@ -275,6 +275,7 @@ def test_each_token_is_rate_limited(api):
     assert answers[-1].json()["error"] == "rate_limited" and int(answers[-1].headers["Retry-After"]) >= 1
 
 
+@pytest.mark.xdist_group("heavy")
 def test_a_pipeline_of_1000_matches_over_50_hashes(api):
     """4 threads send 1,000 matches of 50 hashes: exactly 50 incidents and 950 sightings, every
     answer 201 (new) or 200 (merged), and at most one sightings message per incident a minute."""

@@ -76,6 +76,7 @@ def _crash(db_url: str, tmp_path: Path) -> None:
 # far) start at once on different workers, each with a short test queued behind it.
 
 
+@pytest.mark.xdist_group("heavy")
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_sigkill_at_random_points_loses_no_declaration_and_doubles_nothing_sqlite(db_url, tmp_path):
     _crash(db_url, tmp_path)
@@ -110,6 +111,7 @@ def test_a_reminder_due_before_the_channel_exists_is_posted_in_the_channel(tmp_p
     assert (len(in_channel), len(by_dm)) == (1, 0)
 
 
+@pytest.mark.xdist_group("heavy")
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_sigkill_at_random_points_loses_no_declaration_and_doubles_nothing_postgres(db_url, tmp_path):
     _crash(db_url, tmp_path)

@@ -47,6 +47,7 @@ def pg_url():
         yield url
 
 
+@pytest.mark.xdist_group("heavy")
 def test_three_replicas_fire_500_timers_exactly_once(sandbox, pg_url, tmp_path):
     roles = yaml.safe_load(DEMO_CONFIG.read_text())["roles"]
     roles["legal"]["escalation"] = [{"notify": ["slack", "pagerduty", "email"], "ack_within": "15m"}]

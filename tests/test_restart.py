@@ -22,6 +22,7 @@ LEAD, LEGAL = "U0LEAD001", "U0LEGAL01"
 INCIDENTS = 2
 
 
+@pytest.mark.xdist_group("heavy")
 def test_timers_due_while_the_bot_was_down_fire_once_after_restart(sandbox, db_url, tmp_path):
     roles = yaml.safe_load(DEMO_CONFIG.read_text())["roles"]
     roles["legal"]["escalation"] = [{"notify": ["slack"], "ack_within": "15m"}]
