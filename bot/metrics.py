@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Protocol
 
 # Histograms (seconds)
-ACK = "ack"  # kind: command | action | view | event | shortcut | options
+ACK = "ack"  # kind: one of ACK_KINDS
+ACK_KINDS = ("command", "action", "view", "event", "shortcut", "options", "other")
 SLACK_CALL = "slack_call"  # method
 OUTBOX_LAG = "outbox_lag"  # kind: the task kind (how long a task waited past its due time)
 TIMER_LATENESS = "timer_lateness"  # kind (remind | page | status | escalate), clock (legal | internal | none)

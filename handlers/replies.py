@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import collections
 import functools
+import heapq
+import itertools
 import logging
 import threading
 import time
@@ -30,17 +31,17 @@ WORKING = ":hourglass_flowing_sand: Working on it; the answer follows here in a 
 
 
 class _Watcher:
-    """One thread that calls each `fn` when its deadline passes, instead of a thread per request.
-    Every deadline is the same delay, so they come due in the order they were added."""
+    """One thread that calls each `fn` when its time comes, instead of a thread per request."""
 
     def __init__(self) -> None:
-        self._due: collections.deque[tuple[float, Callable[[], None]]] = collections.deque()
+        self._due: list[tuple[float, int, Callable[[], None]]] = []  # a heap, soonest first
+        self._added = itertools.count()
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
 
-    def add(self, fn: Callable[[], None], delay: float) -> None:
+    def add(self, fn: Callable[[], None], when: float) -> None:
         with self._cond:
-            self._due.append((time.monotonic() + delay, fn))
+            heapq.heappush(self._due, (when, next(self._added), fn))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="safeguard-ack-deadline", daemon=True)
                 self._thread.start()
@@ -51,26 +52,24 @@ class _Watcher:
             with self._cond:
                 while not self._due:
                     self._cond.wait()
-                when, fn = self._due[0]
+                when, _, fn = self._due[0]
                 wait = when - time.monotonic()
                 if wait > 0:
                     self._cond.wait(wait)
                     continue
-                self._due.popleft()
+                heapq.heappop(self._due)
             try:
                 fn()
             except Exception:
                 log.exception("the ack deadline failed")
 
 
-_watchers: dict[float, _Watcher] = {}
-_watchers_lock = threading.Lock()
+_watcher = _Watcher()
 
 
-def _watch(fn: Callable[[], None], delay: float) -> None:
-    with _watchers_lock:
-        watcher = _watchers.setdefault(delay, _Watcher())  # one per delay keeps the order
-    watcher.add(fn, delay)
+def _watch(fn: Callable[[], None], delay: float, since: float | None = None) -> None:
+    """Call `fn` `delay` s after `since` (a time.monotonic() value; default now)."""
+    _watcher.add(fn, (time.monotonic() if since is None else since) + delay)
 
 
 class Answer:
@@ -89,7 +88,10 @@ class Answer:
         self._lock = threading.Lock()
         self.acked = self.late = False
         if deadline and respond is not None:
-            _watch(self._in_time, deadline)
+            # Counted from the request's arrival (TimedAck knows it), not from when a listener
+            # thread got to it: on a busy machine that can be a second later, and Slack counts 3 s
+            # from when it sent the request.
+            _watch(self._in_time, deadline, getattr(ack, "arrived", None))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         with self._lock:

@@ -31,6 +31,7 @@ class TimedAck(Ack):
     def __init__(self, core: Core, kind: str, started: float) -> None:
         super().__init__()
         self._core, self._kind, self._started = core, kind, started
+        self.arrived = time.monotonic()  # when the bot first saw the request (for the ack deadline)
 
     def __call__(self, *args: Any, **kwargs: Any) -> BoltResponse:
         first = self.response is None

@@ -97,6 +97,8 @@ class PrometheusMetrics:
             port.FORBIDDEN: Counter("safeguard_forbidden_actions", "Actions the role policy refused.",
                                     ["action"], registry=r),
         }
+        for kind in port.ACK_KINDS:  # every kind's series from the start (at 0), so rate() alerts work at once
+            self.histograms[port.ACK].labels(kind=kind)
         if db is not None:
             r.register(DatabaseCollector(db))
 

@@ -875,7 +875,7 @@ def count(stack: CrashStack, declarations: list[Declaration], *, database: str =
 
 
 def run_crash(stack: CrashStack, *, kills: int, seed: int, database: str, gap=(0.1, 1.0),
-              pause=(0.1, 0.4), deadline: float | None = None, settle_timeout: float = 60.0,
+              pause=(0.1, 0.4), deadline: float | None = None, settle_timeout: float = 120.0,
               real_lease: bool = False) -> Report:
     """Declarations all along while the bot is SIGKILLed `kills` times; then settle and count."""
     began = time.monotonic()
