@@ -58,6 +58,11 @@ def create_app(sandbox: Sandbox) -> Flask:
     @app.route("/api/<path:method>", methods=["GET", "POST"])
     def api(method: str) -> Response:
         args = collect_args()
+
+        def record(body: dict[str, Any], status: int) -> None:
+            ws.calls.append(Call(method=method, args=dict(args), ok=bool(body.get("ok")), error=body.get("error"),
+                                 http_status=status, at=ws.now(), response=body))
+
         token = token_of(args)
         args.pop("token", None)
         delay, fault = sandbox.faults.take(method)
@@ -66,6 +71,7 @@ def create_app(sandbox: Sandbox) -> Flask:
         ctx = ApiContext(workspace=ws, args=args, base_url=sandbox.base_url, method=method)
         headers: dict[str, str] = {}
         status = 200
+        recorded = False
         if fault is not None and fault.kind != "lost":
             body, status, headers = failure_response(fault)
         elif method not in METHODS and method not in APP_LEVEL_METHODS:
@@ -88,20 +94,14 @@ def create_app(sandbox: Sandbox) -> Flask:
                     body = {"ok": False, "error": exc.error, **exc.extra}
                     ctx.events.clear()
                     ctx.after.clear()
+                if fault is None:  # recorded with its effect: whoever sees the one sees the other
+                    record(body, status)
+                    recorded = True
         if fault is not None and fault.kind == "lost":  # it happened; the app just never hears so
             body, status, headers = failure_response(fault)
-        with ws.lock:
-            ws.calls.append(
-                Call(
-                    method=method,
-                    args=dict(args),
-                    ok=bool(body.get("ok")),
-                    error=body.get("error"),
-                    http_status=status,
-                    at=ws.now(),
-                    response=body,
-                )
-            )
+        if not recorded:
+            with ws.lock:
+                record(body, status)
         response = jsonify(body)
         response.status_code = status
         response.headers.update(headers)
