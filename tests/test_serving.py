@@ -49,15 +49,8 @@ def test_a_running_request_finishes_and_is_answered(waitress_errors):
 
 
 def test_a_request_that_outlives_the_grace_writes_to_no_closed_pipe(waitress_errors):
-    server = BackgroundServer(slow_app(0.6), threads=4, grace=0.1).start()
-    callers = [threading.Thread(target=_call, args=(server.url,)) for _ in range(4)]
-    for caller in callers:
-        caller.start()
-    time.sleep(0.2)
-    server.stop()
-    time.sleep(0.8)  # the requests finish after the sockets and the pipe were closed
-    for caller in callers:
-        caller.join(5)
+    # the requests finish after the sockets and the pipe were closed
+    _stop_while_called(BackgroundServer(slow_app(0.6), threads=4, grace=0.1), 4, after=0.2, linger=0.8)
     assert not waitress_errors(), [r.getMessage() for r in waitress_errors()]
 
 
@@ -73,16 +66,22 @@ def test_stop_soon_ends_a_foreground_loop(waitress_errors):
 
 def test_many_stops_under_load(waitress_errors):
     for _ in range(10):
-        server = BackgroundServer(slow_app(0.02), threads=4, grace=0.05).start()
-        callers = [threading.Thread(target=_call, args=(server.url,)) for _ in range(6)]
-        for caller in callers:
-            caller.start()
-        time.sleep(0.03)
-        server.stop()
-        for caller in callers:
-            caller.join(5)
+        _stop_while_called(BackgroundServer(slow_app(0.02), threads=4, grace=0.05), 6, after=0.03)
     time.sleep(0.1)
     assert not waitress_errors(), [r.getMessage() for r in waitress_errors()]
+
+
+def _stop_while_called(server: BackgroundServer, callers: int, *, after: float, linger: float = 0.0) -> None:
+    """Start the server, `callers` requests at once, stop it `after` s, wait `linger` s more."""
+    server.start()
+    threads = [threading.Thread(target=_call, args=(server.url,)) for _ in range(callers)]
+    for thread in threads:
+        thread.start()
+    time.sleep(after)
+    server.stop()
+    time.sleep(linger)
+    for thread in threads:
+        thread.join(5)
 
 
 def _call(url: str) -> None:
