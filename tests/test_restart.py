@@ -85,9 +85,13 @@ def test_timers_due_while_the_bot_was_down_fire_once_after_restart(sandbox, db_u
                 rows = session.scalars(select(Timer).where(Timer.id.in_(armed))).all()
                 assert len({t.fired_by for t in rows}) == 1  # all by the restarted process
                 assert all(t.fired_at >= due for t in rows)
-                sent = session.scalars(select(Task).where(Task.kind.in_(("post", "page_notify")),
-                                                          Task.state != "done")).all()
-                assert sent == []
+
+            def unfinished() -> list:  # a message shows in Slack a moment before its task is marked done
+                with core.db.read() as session:
+                    return [(t.kind, t.state, t.last_error) for t in session.scalars(
+                        select(Task).where(Task.kind.in_(("post", "page_notify")), Task.state != "done"))]
+
+            wait_for(lambda: not unfinished(), 15, what="the posts to be marked done")
             for number in range(1, INCIDENTS + 1):
                 with core.db.read() as session:
                     from bot.timeline.build import load_events

@@ -11,7 +11,9 @@ import yaml
 from bot import yamlsrc
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = sorted(p for p in ROOT.glob("**/*.yaml") if ".venv" not in p.parts and "node_modules" not in p.parts)
+# The project's own files (not .venv, nor what `safeguard demo` writes into .safeguard-demo/)
+FILES = sorted(p for p in ROOT.glob("**/*.yaml")
+               if not any(part.startswith(".") or part == "node_modules" for part in p.relative_to(ROOT).parts))
 
 
 @pytest.mark.skipif(yamlsrc.FAST_LOADER is yaml.SafeLoader, reason="PyYAML built without libyaml")
