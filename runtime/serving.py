@@ -39,10 +39,6 @@ class BackgroundServer:
         self._closed = False
 
     @property
-    def running(self) -> bool:
-        return self._server is not None
-
-    @property
     def url(self) -> str:
         """`http://host:port/`"""
         return f"http://{self.host}:{self.port}/"
